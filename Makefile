@@ -1,0 +1,75 @@
+# Warden build. `make` builds bin/warden for this machine's CPU; `make test`
+# runs every test; `make demo` serves the built-in demo model.
+#
+# CPU selects the x86-64 code ggml is compiled for (docs/build-flags.md has
+# the measurements behind the default):
+#   CPU=v3        AVX2/FMA (x86-64-v3): any x86 CPU since ~2015   [default]
+#   CPU=native    this machine's CPU exactly; not portable to older ones
+#   CPU=portable  baseline x86-64 (SSE2 only): runs anywhere, slowest
+# On other architectures the compiler's default is used.
+
+GO       ?= go
+CPU      ?= v3
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+INCLUDE  := $(CURDIR)/build/include
+ARCH     := $(shell uname -m)
+
+ifeq ($(ARCH),x86_64)
+  MARCH_portable :=
+  MARCH_v3       := -march=x86-64-v3
+  MARCH_native   := -march=native
+  ifeq ($(origin MARCH_$(CPU)),undefined)
+    $(error CPU=$(CPU): choose v3, native or portable)
+  endif
+  CPU_FLAGS := $(MARCH_$(CPU))
+endif
+
+export CGO_ENABLED  := 1
+export CGO_CPPFLAGS := -I$(INCLUDE) $(if $(THIRD_PARTY_INCLUDE),-I$(THIRD_PARTY_INCLUDE))
+export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
+export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build deps test test-short demo bench-flags vet clean
+
+all: build
+
+deps: $(INCLUDE)/miniaudio/miniaudio.h
+
+$(INCLUDE)/miniaudio/miniaudio.h: go.sum third_party/setup.sh
+	third_party/setup.sh $(INCLUDE)
+
+build: deps
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/warden ./cmd/warden
+
+# The tests include an end-to-end run of the real binary, so they build it
+# with the same flags first.
+test: build
+	$(GO) vet ./...
+	WARDEN_BIN=$(CURDIR)/bin/warden $(GO) test -count=1 ./...
+
+demo: build
+	./bin/warden serve
+
+vet: deps
+	$(GO) vet ./...
+
+# bench-flags builds Warden three ways and measures llama.cpp's prompt and
+# decode speed with each, on a TinyLlama-1.1B-shape Q4_0 model written by the
+# test-model writer. Each build compiles llama.cpp from scratch (minutes).
+BENCH_MODEL ?= build/tinyllama-q4_0.gguf
+bench-flags: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	@for v in portable v3 native; do \
+		$(MAKE) --no-print-directory CPU=$$v build-variant || exit 1; \
+	done
+	@for v in portable v3 native; do \
+		echo "== CPU=$$v"; \
+		build/flags/warden-$$v bench engine --model $(BENCH_MODEL) $(BENCH_ARGS) || exit 1; \
+	done
+
+build-variant: deps
+	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU) ./cmd/warden
+
+clean:
+	rm -rf bin build
