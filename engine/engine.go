@@ -1,0 +1,158 @@
+// Package engine defines what Warden asks of a language model, independent of
+// the library that runs it: a request (prompt, sampling, limits), the text it
+// streams back, and why it stopped. The llama.cpp binding lives in
+// engine/llamacpp; the HTTP server sees only the types here, so it can be
+// tested without loading a model and the binding can change behind it.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/warden-llm/warden/engine/chat"
+)
+
+// Generator runs completion requests against one loaded model.
+type Generator interface {
+	// Info describes the model being served.
+	Info() ModelInfo
+	// Generate runs req and calls emit with each piece of new text, in
+	// order, from the caller's goroutine. Every piece is valid UTF-8 and
+	// never contains a stop string. If emit returns an error, generation
+	// stops and Generate returns that error.
+	Generate(ctx context.Context, req Request, emit func(text string) error) (Result, error)
+}
+
+// ModelInfo describes a loaded model.
+type ModelInfo struct {
+	Name         string // name clients use in the "model" field
+	Path         string // file the weights were loaded from
+	SHA256       string // hex digest of the file, when verified
+	Architecture string // general.architecture, e.g. "llama"
+	Context      int    // tokens one request may use, prompt plus completion
+	Template     string // chat template family used to render messages
+	Created      int64  // Unix time the model was loaded
+}
+
+// Request is one completion: either chat messages or a raw text prompt.
+type Request struct {
+	Messages []chat.Message // rendered through the model's chat template
+	Prompt   string         // used as-is when Messages is empty
+
+	Sampling  Sampling
+	MaxTokens int      // completion token limit; 0 means until the context is full
+	Stop      []string // generation ends before the first occurrence of any of these
+	IgnoreEOS bool     // keep going past end-of-generation tokens (benchmarks)
+}
+
+// Sampling controls how each next token is chosen. The zero value is greedy.
+type Sampling struct {
+	Temperature      float32 // 0 picks the most likely token
+	TopP             float32 // 0 or 1 disables nucleus sampling
+	TopK             int     // 0 disables
+	MinP             float32 // 0 disables
+	RepeatPenalty    float32 // 1 or 0 disables
+	RepeatLastN      int     // tokens the penalties look back over
+	PresencePenalty  float32
+	FrequencyPenalty float32
+	Seed             uint32
+}
+
+// Limits on request parameters. They are checked here, before anything
+// reaches llama.cpp, whatever the caller validated already.
+const (
+	MaxStopStrings = 4
+	MaxStopLen     = 256
+	MaxRepeatLastN = 4096
+)
+
+// Validate reports the first parameter out of range, as an *InvalidError.
+func (r Request) Validate() error {
+	if len(r.Messages) == 0 && r.Prompt == "" {
+		return invalid("messages", "a request needs messages or a prompt")
+	}
+	if !utf8.ValidString(r.Prompt) {
+		return invalid("prompt", "prompt is not valid UTF-8")
+	}
+	if r.MaxTokens < 0 {
+		return invalid("max_tokens", "max_tokens must be at least 1")
+	}
+	if len(r.Stop) > MaxStopStrings {
+		return invalid("stop", fmt.Sprintf("at most %d stop sequences are allowed", MaxStopStrings))
+	}
+	for _, s := range r.Stop {
+		if s == "" || len(s) > MaxStopLen || !utf8.ValidString(s) {
+			return invalid("stop", fmt.Sprintf("each stop sequence must be valid UTF-8, 1 to %d bytes", MaxStopLen))
+		}
+	}
+	return r.Sampling.Validate()
+}
+
+// Validate checks every field against the range llama.cpp handles safely.
+func (s Sampling) Validate() error {
+	switch {
+	case !between(s.Temperature, 0, 2):
+		return invalid("temperature", "temperature must be between 0 and 2")
+	case !between(s.TopP, 0, 1):
+		return invalid("top_p", "top_p must be between 0 and 1")
+	case s.TopK < 0 || s.TopK > 1000:
+		return invalid("top_k", "top_k must be between 0 and 1000")
+	case !between(s.MinP, 0, 1):
+		return invalid("min_p", "min_p must be between 0 and 1")
+	case !between(s.RepeatPenalty, 0, 2):
+		return invalid("repeat_penalty", "repeat_penalty must be between 0 and 2")
+	case s.RepeatLastN < 0 || s.RepeatLastN > MaxRepeatLastN:
+		return invalid("repeat_last_n", fmt.Sprintf("repeat_last_n must be between 0 and %d", MaxRepeatLastN))
+	case !between(s.PresencePenalty, -2, 2):
+		return invalid("presence_penalty", "presence_penalty must be between -2 and 2")
+	case !between(s.FrequencyPenalty, -2, 2):
+		return invalid("frequency_penalty", "frequency_penalty must be between -2 and 2")
+	}
+	return nil
+}
+
+// between is false for NaN, which compares false with everything.
+func between(v, lo, hi float32) bool { return v >= lo && v <= hi }
+
+// FinishReason says why generation ended, in OpenAI's words.
+type FinishReason string
+
+const (
+	FinishStop   FinishReason = "stop"   // end-of-generation token or stop string
+	FinishLength FinishReason = "length" // max_tokens or the context was reached
+)
+
+// Result summarises a finished generation.
+type Result struct {
+	FinishReason     FinishReason
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// InvalidError is a request the engine refuses to run. Param names the
+// request field at fault, in OpenAI's spelling.
+type InvalidError struct {
+	Param   string
+	Code    string // machine-readable reason, e.g. "context_length_exceeded"
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+func invalid(param, msg string) error { return &InvalidError{Param: param, Message: msg} }
+
+// ErrClosed is returned for requests made after the model was unloaded.
+var ErrClosed = errors.New("model is unloaded")
+
+// ContextError is returned when the prompt, or prompt plus max_tokens, does
+// not fit the context window.
+func ContextError(context, prompt, maxTokens int) error {
+	msg := fmt.Sprintf("this model's maximum context length is %d tokens, but the prompt has %d tokens", context, prompt)
+	if maxTokens > 0 {
+		msg = fmt.Sprintf("this model's maximum context length is %d tokens, but %d were requested (%d in the prompt, %d for the completion); shorten the prompt or lower max_tokens",
+			context, prompt+maxTokens, prompt, maxTokens)
+	}
+	return &InvalidError{Param: "messages", Code: "context_length_exceeded", Message: msg}
+}

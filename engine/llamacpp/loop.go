@@ -1,0 +1,233 @@
+package llamacpp
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ollama/ollama/llama"
+
+	"github.com/warden-llm/warden/engine"
+)
+
+// request is a tokenized prompt waiting for, or holding, a slot.
+type request struct {
+	ctx       context.Context
+	tokens    []int
+	limit     int // completion tokens allowed
+	ignoreEOS bool
+	sampling  engine.Sampling
+	out       *mailbox
+}
+
+// slot is one llama.cpp sequence: its own KV cells, position and sampler.
+type slot struct {
+	seq       int
+	req       *request
+	sampler   *llama.SamplingContext
+	pending   []int // prompt tokens not decoded yet
+	pos       int   // position of the next token fed to the model
+	next      int   // sampled token to feed in the next step
+	generated int
+	logitsAt  int // batch index whose logits this slot samples; -1 for none
+}
+
+// decodeLoop owns the llama.cpp context: only its goroutine calls into it,
+// so no lock guards the context, the batch or the slots.
+type decodeLoop struct {
+	m     *Model
+	batch *llama.Batch
+	slots []*slot // nil where free
+}
+
+func newDecodeLoop(m *Model) (*decodeLoop, error) {
+	batch, err := llama.NewBatch(m.cfg.Batch, m.cfg.Parallel, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel)}, nil
+}
+
+func (l *decodeLoop) run() {
+	defer close(l.m.done)
+	defer l.batch.Free()
+	for {
+		if !l.admit() {
+			l.failAll(engine.ErrClosed)
+			return
+		}
+		l.dropCancelled()
+		if l.fill() == 0 {
+			continue
+		}
+		if err := l.m.lctx.Decode(l.batch); err != nil {
+			l.m.log.Error("decode failed", "err", err, "tokens", l.batch.NumTokens())
+			l.failAll(fmt.Errorf("decode: %w", err))
+			continue
+		}
+		l.sample()
+	}
+}
+
+// admit fills free slots from the submit queue, blocking only while no
+// slot is busy. It reports false once the model is closing.
+func (l *decodeLoop) admit() bool {
+	for i := range l.slots {
+		if l.slots[i] != nil {
+			continue
+		}
+		var r *request
+		if l.idle() {
+			select {
+			case r = <-l.m.submit:
+			case <-l.m.stop:
+				return false
+			}
+		} else {
+			select {
+			case r = <-l.m.submit:
+			case <-l.m.stop:
+				return false
+			default:
+				return true
+			}
+		}
+		s, err := l.newSlot(i, r)
+		if err != nil {
+			r.out.put(event{err: err})
+			continue
+		}
+		l.slots[i] = s
+	}
+	select {
+	case <-l.m.stop:
+		return false
+	default:
+		return true
+	}
+}
+
+func (l *decodeLoop) idle() bool {
+	for _, s := range l.slots {
+		if s != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *decodeLoop) newSlot(seq int, r *request) (*slot, error) {
+	sp := r.sampling
+	params := llama.SamplingParams{
+		TopK:           sp.TopK,
+		TopP:           sp.TopP,
+		MinP:           sp.MinP,
+		TypicalP:       1,
+		Temp:           sp.Temperature,
+		RepeatLastN:    sp.RepeatLastN,
+		PenaltyRepeat:  sp.RepeatPenalty,
+		PenaltyFreq:    sp.FrequencyPenalty,
+		PenaltyPresent: sp.PresencePenalty,
+		Seed:           sp.Seed,
+	}
+	if params.PenaltyRepeat == 0 {
+		params.PenaltyRepeat = 1
+	}
+	if params.RepeatLastN == 0 {
+		params.RepeatLastN = 64 // llama.cpp's default window
+	}
+	sampler, err := llama.NewSamplingContext(l.m.model, params)
+	if err != nil {
+		return nil, fmt.Errorf("sampler: %w", err)
+	}
+	return &slot{seq: seq, req: r, sampler: sampler, pending: r.tokens, logitsAt: -1}, nil
+}
+
+// dropCancelled frees the slots whose clients are gone, before any compute
+// is spent on them.
+func (l *decodeLoop) dropCancelled() {
+	for _, s := range l.slots {
+		if s != nil && s.req.ctx.Err() != nil {
+			l.release(s)
+		}
+	}
+}
+
+// fill builds the next batch: one token for every generating sequence, then
+// prompt chunks within what is left of the batch budget, so a long prompt
+// delays running streams by at most one batch.
+func (l *decodeLoop) fill() int {
+	l.batch.Clear()
+	budget := l.m.cfg.Batch
+	for _, s := range l.slots {
+		if s == nil || len(s.pending) > 0 {
+			continue
+		}
+		s.logitsAt = l.batch.NumTokens()
+		l.batch.Add(s.next, nil, s.pos, true, s.seq)
+		s.pos++
+		budget--
+	}
+	for _, s := range l.slots {
+		if s == nil || len(s.pending) == 0 {
+			continue
+		}
+		n := min(len(s.pending), budget)
+		s.logitsAt = -1
+		for i, tok := range s.pending[:n] {
+			last := i == n-1 && n == len(s.pending)
+			if last {
+				s.logitsAt = l.batch.NumTokens()
+			}
+			l.batch.Add(tok, nil, s.pos, last, s.seq)
+			s.pos++
+		}
+		s.pending = s.pending[n:]
+		budget -= n
+	}
+	return l.batch.NumTokens()
+}
+
+// sample picks the next token for every slot whose logits were computed.
+func (l *decodeLoop) sample() {
+	model := l.m.model
+	for _, s := range l.slots {
+		if s == nil || s.logitsAt < 0 {
+			continue
+		}
+		tok := s.sampler.Sample(l.m.lctx, s.logitsAt)
+		s.sampler.Accept(tok, true)
+		s.logitsAt = -1
+		if model.TokenIsEog(tok) && !s.req.ignoreEOS {
+			s.req.out.put(event{finish: engine.FinishStop})
+			l.release(s)
+			continue
+		}
+		s.generated++
+		var piece string
+		if !l.m.facts.control[tok] {
+			piece = model.TokenToPiece(tok)
+		}
+		s.req.out.put(event{piece: piece})
+		if s.generated >= s.req.limit {
+			s.req.out.put(event{finish: engine.FinishLength})
+			l.release(s)
+			continue
+		}
+		s.next = tok
+	}
+}
+
+// release frees a slot and its KV cells for the next request.
+func (l *decodeLoop) release(s *slot) {
+	l.m.lctx.KvCacheSeqRm(s.seq, -1, -1)
+	l.slots[s.seq] = nil
+}
+
+func (l *decodeLoop) failAll(err error) {
+	for _, s := range l.slots {
+		if s != nil {
+			s.req.out.put(event{err: err})
+			l.release(s)
+		}
+	}
+}

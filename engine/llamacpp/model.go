@@ -1,0 +1,254 @@
+// Package llamacpp runs GGUF models through llama.cpp, by way of the cgo
+// bindings in github.com/ollama/ollama/llama. It is the only package that
+// touches them: everything else sees an engine.Generator.
+package llamacpp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ollama/ollama/llama"
+	"github.com/ollama/ollama/ml"
+
+	"github.com/warden-llm/warden/engine"
+	"github.com/warden-llm/warden/engine/chat"
+	"github.com/warden-llm/warden/engine/gguf"
+)
+
+// Config says which model to load and how to run it.
+type Config struct {
+	Path      string // GGUF file
+	Name      string // name clients use; defaults to the file name without extension
+	SHA256    string // digest the caller verified, reported in ModelInfo
+	Context   int    // tokens per request (prompt plus completion); 0: the model's, at most 4096
+	Parallel  int    // requests decoded together; 0: 1
+	Batch     int    // most tokens decoded in one step; 0: 512
+	Threads   int    // CPU threads; 0: all
+	GPULayers int    // layers offloaded to a GPU; negative: all
+	Logger    *slog.Logger
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxContext = 4096
+	DefaultBatch      = 512
+)
+
+// Model is a loaded model with its decode loop. It is safe for concurrent
+// use; requests beyond Config.Parallel wait for a free slot.
+type Model struct {
+	cfg      Config
+	info     engine.ModelInfo
+	log      *slog.Logger
+	model    *llama.Model
+	lctx     *llama.Context
+	template chat.Template
+	facts    modelFacts
+
+	submit    chan *request
+	stop      chan struct{} // closed by Close
+	done      chan struct{} // closed when the decode loop has exited
+	closeOnce sync.Once
+}
+
+var _ engine.Generator = (*Model)(nil)
+
+// Load validates the GGUF header in Go, then hands the file to llama.cpp
+// and starts the decode loop. ctx bounds only the wait, not the load itself,
+// which llama.cpp cannot interrupt.
+func Load(ctx context.Context, cfg Config) (*Model, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	meta, err := gguf.Open(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
+	}
+	facts, err := readFacts(meta)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
+	}
+	cfg = withDefaults(cfg, facts)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	llama.BackendInit()
+	gpuLayers := cfg.GPULayers
+	if gpuLayers < 0 {
+		gpuLayers = facts.layers + 1 // every block plus the output layer
+	}
+	model, err := llama.LoadModelFromFile(cfg.Path, llama.ModelParams{NumGpuLayers: gpuLayers, UseMmap: true})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: llama.cpp refused the file (its log above says why): %w", cfg.Path, err)
+	}
+	params := llama.NewContextParams(cfg.Context*cfg.Parallel, cfg.Batch, cfg.Parallel, cfg.Threads, ml.FlashAttentionAuto, "f16")
+	lctx, err := llama.NewContextWithModel(model, params)
+	if err != nil {
+		llama.FreeModel(model)
+		return nil, fmt.Errorf("load %s: %w (context of %d tokens × %d sequences)", cfg.Path, err, cfg.Context, cfg.Parallel)
+	}
+
+	m := &Model{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		model:    model,
+		lctx:     lctx,
+		template: chat.Detect(facts.chatTemplate),
+		facts:    facts,
+		submit:   make(chan *request),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	m.info = engine.ModelInfo{
+		Name:         cfg.Name,
+		Path:         cfg.Path,
+		SHA256:       cfg.SHA256,
+		Architecture: facts.architecture,
+		Context:      cfg.Context,
+		Template:     m.template.Name(),
+		Created:      start.Unix(),
+	}
+	loop, err := newDecodeLoop(m)
+	if err != nil {
+		m.free()
+		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
+	}
+	go loop.run()
+	m.log.Info("model loaded", "model", cfg.Name, "path", cfg.Path, "context", cfg.Context,
+		"parallel", cfg.Parallel, "threads", cfg.Threads, "template", m.template.Name(),
+		"load_time", time.Since(start).Round(time.Millisecond))
+	return m, nil
+}
+
+func withDefaults(cfg Config, facts modelFacts) Config {
+	if cfg.Name == "" {
+		cfg.Name = strings.TrimSuffix(filepath.Base(cfg.Path), filepath.Ext(cfg.Path))
+	}
+	if cfg.Context <= 0 {
+		cfg.Context = DefaultMaxContext
+		if facts.trainContext > 0 {
+			cfg.Context = min(facts.trainContext, DefaultMaxContext)
+		}
+	}
+	cfg.Parallel = max(cfg.Parallel, 1)
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
+	}
+	cfg.Batch = max(cfg.Batch, cfg.Parallel) // room for one token per sequence
+	if cfg.Threads <= 0 {
+		cfg.Threads = runtime.NumCPU()
+	}
+	return cfg
+}
+
+// Info describes the loaded model.
+func (m *Model) Info() engine.ModelInfo { return m.info }
+
+// Close stops the decode loop, fails the requests still running with
+// engine.ErrClosed and frees the model's memory.
+func (m *Model) Close() error {
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		<-m.done
+		m.free()
+	})
+	return nil
+}
+
+func (m *Model) free() {
+	freeContext(m.lctx)
+	llama.FreeModel(m.model)
+}
+
+// Generate implements engine.Generator.
+func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(string) error) (engine.Result, error) {
+	if err := req.Validate(); err != nil {
+		return engine.Result{}, err
+	}
+	tokens, err := m.tokenize(req)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	limit, err := m.completionLimit(len(tokens), req.MaxTokens)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	stops := req.Stop
+	if len(req.Messages) > 0 {
+		stops = append(stops, m.template.Stops()...)
+	}
+
+	// Cancelling ctx (client gone) or reaching a stop string frees the slot:
+	// the decode loop checks the request's context before every step.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &request{ctx: ctx, tokens: tokens, limit: limit, ignoreEOS: req.IgnoreEOS, sampling: req.Sampling, out: newMailbox()}
+	select {
+	case m.submit <- r:
+	case <-ctx.Done():
+		return engine.Result{}, ctx.Err()
+	case <-m.stop:
+		return engine.Result{}, engine.ErrClosed
+	}
+	return m.collect(ctx, r, engine.NewTextStream(stops), emit)
+}
+
+// collect turns the loop's events into text for emit until the request ends.
+func (m *Model) collect(ctx context.Context, r *request, text *engine.TextStream, emit func(string) error) (engine.Result, error) {
+	res := engine.Result{PromptTokens: len(r.tokens)}
+	for {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-r.out.ready:
+		}
+		for _, ev := range r.out.take() {
+			if ev.err != nil {
+				return res, ev.err
+			}
+			if ev.finish != "" {
+				res.FinishReason = ev.finish
+				if rest := text.Flush(); rest != "" {
+					if err := emit(rest); err != nil {
+						return res, err
+					}
+				}
+				return res, nil
+			}
+			res.CompletionTokens++
+			piece, stopped := text.Add(ev.piece)
+			if piece != "" {
+				if err := emit(piece); err != nil {
+					return res, err
+				}
+			}
+			if stopped {
+				res.FinishReason = engine.FinishStop
+				return res, nil
+			}
+		}
+	}
+}
+
+// completionLimit is how many tokens a request may generate: max_tokens if
+// it fits the context, else what is left after the prompt.
+func (m *Model) completionLimit(prompt, maxTokens int) (int, error) {
+	room := m.cfg.Context - prompt
+	switch {
+	case room < 1:
+		return 0, engine.ContextError(m.cfg.Context, prompt, 0)
+	case maxTokens > room:
+		return 0, engine.ContextError(m.cfg.Context, prompt, maxTokens)
+	case maxTokens > 0:
+		return maxTokens, nil
+	}
+	return room, nil
+}
