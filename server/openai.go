@@ -1,0 +1,337 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/warden-llm/warden/engine"
+	"github.com/warden-llm/warden/engine/chat"
+)
+
+// The OpenAI wire format, as far as Warden serves it. Request fields Warden
+// does not know are ignored, as OpenAI does; fields it knows but cannot
+// honour yet are refused, never silently dropped.
+
+// samplingFields are the request fields chat and text completions share.
+type samplingFields struct {
+	Model            string             `json:"model"`
+	Stream           bool               `json:"stream"`
+	StreamOptions    *streamOptions     `json:"stream_options"`
+	MaxTokens        *int               `json:"max_tokens"`
+	Temperature      *float64           `json:"temperature"`
+	TopP             *float64           `json:"top_p"`
+	N                *int               `json:"n"`
+	Stop             stopList           `json:"stop"`
+	PresencePenalty  *float64           `json:"presence_penalty"`
+	FrequencyPenalty *float64           `json:"frequency_penalty"`
+	Seed             *int64             `json:"seed"`
+	LogitBias        map[string]float64 `json:"logit_bias"`
+	User             string             `json:"user"`
+
+	// llama.cpp extensions, spelled as llama-server spells them.
+	TopK          *int     `json:"top_k"`
+	MinP          *float64 `json:"min_p"`
+	RepeatPenalty *float64 `json:"repeat_penalty"`
+	RepeatLastN   *int     `json:"repeat_last_n"`
+	IgnoreEOS     bool     `json:"ignore_eos"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// stopList accepts OpenAI's "stop": a string, a list of strings, or null.
+type stopList []string
+
+func (s *stopList) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*s = nil
+		return nil
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = stopList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("stop must be a string or a list of strings")
+	}
+	*s = many
+	return nil
+}
+
+type chatRequest struct {
+	samplingFields
+	Messages            []chatMessage   `json:"messages"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Logprobs            bool            `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
+	Tools               json.RawMessage `json:"tools"`
+	ResponseFormat      *responseFormat `json:"response_format"`
+}
+
+type responseFormat struct {
+	Type string `json:"type"`
+}
+
+type chatMessage struct {
+	Role    string         `json:"role"`
+	Content messageContent `json:"content"`
+	Name    string         `json:"name,omitempty"`
+}
+
+// messageContent accepts a string or a list of content parts, of which only
+// text parts are supported.
+type messageContent string
+
+func (m *messageContent) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*m = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*m = messageContent(s)
+		return nil
+	}
+	var parts []struct {
+		Type string  `json:"type"`
+		Text *string `json:"text"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return errors.New("content must be a string or a list of content parts")
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" || p.Text == nil {
+			return fmt.Errorf("content parts of type %q are not supported; only text is", p.Type)
+		}
+		sb.WriteString(*p.Text)
+	}
+	*m = messageContent(sb.String())
+	return nil
+}
+
+type completionRequest struct {
+	samplingFields
+	Prompt   json.RawMessage `json:"prompt"`
+	Echo     bool            `json:"echo"`
+	Suffix   string          `json:"suffix"`
+	BestOf   *int            `json:"best_of"`
+	Logprobs *int            `json:"logprobs"`
+}
+
+// Caps on numbers a client sends, applied before anything reaches the engine.
+const (
+	maxMaxTokens       = 1 << 20
+	maxMessages        = 1024
+	maxLogitBias       = 300
+	maxUserLen         = 256
+	defaultTopP        = 1
+	defaultTemperature = 1
+)
+
+// toEngine checks the shared fields and converts them. rnd supplies a seed
+// when the client sent none.
+func (f *samplingFields) toEngine(maxTokens *int, rnd func() uint32) (engine.Request, error) {
+	var req engine.Request
+	if f.N != nil && *f.N != 1 {
+		return req, invalidParam("n", "n must be 1: several choices per request are not supported yet")
+	}
+	if len(f.LogitBias) > maxLogitBias {
+		return req, invalidParam("logit_bias", fmt.Sprintf("logit_bias may have at most %d entries", maxLogitBias))
+	}
+	if len(f.LogitBias) > 0 {
+		return req, invalidParam("logit_bias", "logit_bias is not supported yet")
+	}
+	if len(f.User) > maxUserLen {
+		return req, invalidParam("user", fmt.Sprintf("user must be at most %d bytes", maxUserLen))
+	}
+	if maxTokens != nil {
+		if *maxTokens < 1 || *maxTokens > maxMaxTokens {
+			return req, invalidParam("max_tokens", fmt.Sprintf("max_tokens must be between 1 and %d", maxMaxTokens))
+		}
+		req.MaxTokens = *maxTokens
+	}
+	req.Stop = f.Stop
+	req.IgnoreEOS = f.IgnoreEOS
+
+	s := engine.Sampling{Temperature: defaultTemperature, TopP: defaultTopP}
+	var err error
+	set := func(dst *float32, src *float64, name string) {
+		if src == nil || err != nil {
+			return
+		}
+		if math.IsNaN(*src) || math.IsInf(*src, 0) {
+			err = invalidParam(name, name+" must be a finite number")
+			return
+		}
+		*dst = float32(*src)
+	}
+	set(&s.Temperature, f.Temperature, "temperature")
+	set(&s.TopP, f.TopP, "top_p")
+	set(&s.PresencePenalty, f.PresencePenalty, "presence_penalty")
+	set(&s.FrequencyPenalty, f.FrequencyPenalty, "frequency_penalty")
+	set(&s.MinP, f.MinP, "min_p")
+	set(&s.RepeatPenalty, f.RepeatPenalty, "repeat_penalty")
+	if err != nil {
+		return req, err
+	}
+	if f.TopK != nil {
+		s.TopK = *f.TopK
+	}
+	if f.RepeatLastN != nil {
+		s.RepeatLastN = *f.RepeatLastN
+	}
+	if f.Seed != nil {
+		// Fold the 64-bit seed OpenAI allows into llama.cpp's 32 bits.
+		s.Seed = uint32(*f.Seed) ^ uint32(*f.Seed>>32)
+	} else {
+		s.Seed = rnd()
+	}
+	req.Sampling = s
+	return req, nil
+}
+
+func (r *chatRequest) toEngine(rnd func() uint32) (engine.Request, error) {
+	switch {
+	case len(r.Messages) == 0:
+		return engine.Request{}, invalidParam("messages", "messages must be a non-empty list")
+	case len(r.Messages) > maxMessages:
+		return engine.Request{}, invalidParam("messages", fmt.Sprintf("at most %d messages are allowed", maxMessages))
+	case r.Logprobs || r.TopLogprobs != nil:
+		return engine.Request{}, invalidParam("logprobs", "logprobs are not supported yet")
+	case len(r.Tools) > 0 && !bytes.Equal(r.Tools, []byte("null")):
+		return engine.Request{}, invalidParam("tools", "tools are not supported yet")
+	case r.ResponseFormat != nil && r.ResponseFormat.Type != "" && r.ResponseFormat.Type != "text":
+		return engine.Request{}, invalidParam("response_format", "only response_format type \"text\" is supported yet")
+	}
+	maxTokens := r.MaxTokens
+	if r.MaxCompletionTokens != nil {
+		maxTokens = r.MaxCompletionTokens
+	}
+	req, err := r.samplingFields.toEngine(maxTokens, rnd)
+	if err != nil {
+		return req, err
+	}
+	for i, m := range r.Messages {
+		switch m.Role {
+		case chat.RoleSystem, chat.RoleDeveloper, chat.RoleUser, chat.RoleAssistant:
+		case "":
+			return req, invalidParam(fmt.Sprintf("messages[%d].role", i), "every message needs a role")
+		default:
+			return req, invalidParam(fmt.Sprintf("messages[%d].role", i),
+				fmt.Sprintf("role %q is not supported; use system, developer, user or assistant", m.Role))
+		}
+		req.Messages = append(req.Messages, chat.Message{Role: m.Role, Content: string(m.Content)})
+	}
+	return req, nil
+}
+
+func (r *completionRequest) toEngine(rnd func() uint32) (engine.Request, error) {
+	switch {
+	case r.Echo:
+		return engine.Request{}, invalidParam("echo", "echo is not supported")
+	case r.Suffix != "":
+		return engine.Request{}, invalidParam("suffix", "suffix is not supported")
+	case r.BestOf != nil && *r.BestOf != 1:
+		return engine.Request{}, invalidParam("best_of", "best_of must be 1")
+	case r.Logprobs != nil:
+		return engine.Request{}, invalidParam("logprobs", "logprobs are not supported yet")
+	}
+	prompt, err := singlePrompt(r.Prompt)
+	if err != nil {
+		return engine.Request{}, err
+	}
+	maxTokens := r.MaxTokens
+	if maxTokens == nil {
+		sixteen := 16 // OpenAI's default for completions
+		maxTokens = &sixteen
+	}
+	req, err := r.samplingFields.toEngine(maxTokens, rnd)
+	req.Prompt = prompt
+	return req, err
+}
+
+// singlePrompt accepts a string or a list holding one string.
+func singlePrompt(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil && s != "" {
+		return s, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil && len(list) == 1 && list[0] != "" {
+		return list[0], nil
+	}
+	return "", invalidParam("prompt", "prompt must be a non-empty string (or a list of exactly one)")
+}
+
+// Responses.
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func usageOf(r engine.Result) *usage {
+	return &usage{r.PromptTokens, r.CompletionTokens, r.PromptTokens + r.CompletionTokens}
+}
+
+type chatCompletion struct {
+	ID                string       `json:"id"`
+	Object            string       `json:"object"`
+	Created           int64        `json:"created"`
+	Model             string       `json:"model"`
+	SystemFingerprint string       `json:"system_fingerprint"`
+	Choices           []chatChoice `json:"choices"`
+	Usage             *usage       `json:"usage"`
+}
+
+type chatChoice struct {
+	Index        int           `json:"index"`
+	Message      *replyMessage `json:"message,omitempty"`
+	Delta        *replyMessage `json:"delta,omitempty"`
+	Logprobs     *struct{}     `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
+}
+
+type replyMessage struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+	Refusal *string `json:"refusal,omitempty"`
+}
+
+type textCompletion struct {
+	ID                string       `json:"id"`
+	Object            string       `json:"object"`
+	Created           int64        `json:"created"`
+	Model             string       `json:"model"`
+	SystemFingerprint string       `json:"system_fingerprint"`
+	Choices           []textChoice `json:"choices"`
+	Usage             *usage       `json:"usage,omitempty"`
+}
+
+type textChoice struct {
+	Index        int       `json:"index"`
+	Text         string    `json:"text"`
+	Logprobs     *struct{} `json:"logprobs"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+type modelObject struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+type modelList struct {
+	Object string        `json:"object"`
+	Data   []modelObject `json:"data"`
+}

@@ -1,0 +1,232 @@
+// Package server serves loaded models over HTTP with OpenAI's wire format:
+// the routes, request decoding and checking, streaming, and the error shape
+// every client library expects.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/warden-llm/warden/engine"
+)
+
+// Config holds what a Server serves and how.
+type Config struct {
+	Models       []engine.Generator
+	MaxBodyBytes int64 // requests with larger bodies get 413; 0: DefaultMaxBodyBytes
+	Version      string
+	Logger       *slog.Logger
+}
+
+// DefaultMaxBodyBytes bounds a request body: ample for a long chat, small
+// enough that a client cannot make the server buffer much.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Timeouts on the HTTP connection. There is no write timeout: a stream
+// legitimately lasts as long as generation does.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// Server is the HTTP front of Warden.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	models map[string]engine.Generator
+	echo   *echo.Echo
+}
+
+// New builds a server over the given models.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, models: map[string]engine.Generator{}}
+	for _, m := range cfg.Models {
+		name := m.Info().Name
+		if _, dup := s.models[name]; dup {
+			return nil, fmt.Errorf("two models are named %q", name)
+		}
+		s.models[name] = m
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverPanics, s.requestLog, securityHeaders)
+	e.GET("/healthz", s.healthz)
+	e.GET("/v1/models", s.listModels)
+	e.GET("/v1/models/:model", s.getModel)
+	e.POST("/v1/chat/completions", s.chatCompletions)
+	e.POST("/v1/completions", s.completions)
+	s.echo = e
+	return s, nil
+}
+
+// Handler returns the server's routes, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve answers requests on ln until ctx ends, then stops accepting and
+// waits up to grace for running requests to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", grace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) listModels(c echo.Context) error {
+	list := modelList{Object: "list", Data: []modelObject{}}
+	for _, m := range s.cfg.Models {
+		list.Data = append(list.Data, modelObjectOf(m.Info()))
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *Server) getModel(c echo.Context) error {
+	m, ok := s.models[c.Param("model")]
+	if !ok {
+		return modelNotFound(c.Param("model"))
+	}
+	return c.JSON(http.StatusOK, modelObjectOf(m.Info()))
+}
+
+func modelObjectOf(info engine.ModelInfo) modelObject {
+	return modelObject{ID: info.Name, Object: "model", Created: info.Created, OwnedBy: "warden"}
+}
+
+// model finds the model a request names.
+func (s *Server) model(name string) (engine.Generator, error) {
+	if name == "" {
+		return nil, invalidParam("model", "model is required")
+	}
+	m, ok := s.models[name]
+	if !ok {
+		return nil, modelNotFound(name)
+	}
+	return m, nil
+}
+
+// decodeBody reads a JSON body into v. The body must fit the size limit and
+// be valid UTF-8: encoding/json would silently turn bad bytes into U+FFFD,
+// and a prompt must reach the model as the client wrote it or not at all.
+func (s *Server) decodeBody(c echo.Context, v any) error {
+	r := c.Request()
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return tooLarge(s.cfg.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(s.cfg.MaxBodyBytes)
+	case err != nil:
+		return newAPIError(http.StatusBadRequest, "invalid_request_error", "", "", "could not read the request body")
+	case !utf8.Valid(body):
+		return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_encoding", "", "the request body is not valid UTF-8")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return newAPIError(http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "",
+		fmt.Sprintf("the request body exceeds the limit of %d bytes", limit))
+}
+
+// jsonError explains a decoding failure, naming the field when it can.
+func jsonError(err error) *apiError {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := strings.TrimPrefix(typeErr.Field, "samplingFields.") // an embedded struct, not part of the API
+		return invalidParam(field, fmt.Sprintf("%s must be %s, not a JSON %s", field, jsonTypeName(typeErr), typeErr.Value))
+	case errors.As(err, &syntaxErr):
+		return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_json", "",
+			fmt.Sprintf("the request body is not valid JSON (offset %d): %v", syntaxErr.Offset, syntaxErr))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_json", "", "the request body is not valid JSON: it ends early")
+	}
+	return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_value", "", fmt.Sprintf("invalid request: %v", err))
+}
+
+func jsonTypeName(e *json.UnmarshalTypeError) string {
+	if e.Type == nil {
+		return "another type"
+	}
+	switch e.Type.Kind().String() {
+	case "int", "int64", "int32":
+		return "an integer"
+	case "float64", "float32":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "string":
+		return "a string"
+	case "slice":
+		return "a list"
+	case "map", "struct":
+		return "an object"
+	}
+	return e.Type.String()
+}
+
+// newID returns a random identifier for responses and logs.
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func randomSeed() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:])
+}
