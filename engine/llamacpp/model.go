@@ -51,6 +51,11 @@ type Model struct {
 	template chat.Template
 	facts    modelFacts
 
+	// mu guards the llama.cpp model against Close while callers tokenize;
+	// the decode loop has its own exit handshake through stop and done.
+	mu     sync.RWMutex
+	closed bool
+
 	submit    chan *request
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the decode loop has exited
@@ -158,6 +163,9 @@ func (m *Model) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		<-m.done
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.closed = true
 		m.free()
 	})
 	return nil
@@ -173,7 +181,13 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 	if err := req.Validate(); err != nil {
 		return engine.Result{}, err
 	}
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return engine.Result{}, engine.ErrClosed
+	}
 	tokens, err := m.tokenize(req)
+	m.mu.RUnlock()
 	if err != nil {
 		return engine.Result{}, err
 	}
