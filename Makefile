@@ -58,6 +58,7 @@ vet: deps
 # decode speed with each, on a TinyLlama-1.1B-shape Q4_0 model written by the
 # test-model writer. Each build compiles llama.cpp from scratch (minutes).
 BENCH_MODEL ?= build/tinyllama-q4_0.gguf
+BENCH_ARGS  ?= --runs 2 --prompt-tokens 64 --gen-tokens 32
 bench-flags: build
 	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
 	@for v in portable v3 native; do \

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -284,29 +285,54 @@ func TestContextOverflowIs400(t *testing.T) {
 	resp.Body.Close()
 }
 
-func TestRawHTTPBadInputAgainstBinary(t *testing.T) {
-	w := startWarden(t, "--lock", repoLock)
-	for _, body := range []string{
-		"{\"model\":\"warden-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\x28\"}]}",
-		`{"model":"warden-demo","messages":[{"role":"user","content":"hi"}],"max_tokens":2147483648000}`,
-		`{"model":"warden-demo","messages":[{"role":"user","content":"hi"}],"n":1000000}`,
-		`{"model":"warden-demo","messages":[{"role":"user","content":"hi"}],"seed":"x"}`,
-	} {
-		resp, err := http.Post(w.base+"/v1/chat/completions", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(data, []byte(`"error"`)) {
-			t.Errorf("%q: %d %s", body, resp.StatusCode, data)
-		}
+func TestBadInputAgainstBinary(t *testing.T) {
+	w := startWarden(t, "--lock", repoLock, "--ctx", "128", "--max-body", "65536")
+	msg := func(extra string) string {
+		return `{"model":"warden-demo","messages":[{"role":"user","content":"hi"}]` + extra + `}`
 	}
-	resp, err := http.Get(w.base + "/healthz")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("unhealthy: %v", err)
+	tests := []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"malformed JSON", `{"model":"warden-demo","messages":[{"role":`, 400},
+		{"messages wrong type", `{"model":"warden-demo","messages":{"role":"user"}}`, 400},
+		{"content wrong type", `{"model":"warden-demo","messages":[{"role":"user","content":42}]}`, 400},
+		{"seed wrong type", msg(`,"seed":"x"`), 400},
+		{"empty messages", `{"model":"warden-demo","messages":[]}`, 400},
+		{"huge max_tokens", msg(`,"max_tokens":2147483648000`), 400},
+		{"max_tokens beyond context", msg(`,"max_tokens":100000`), 400},
+		{"n far too large", msg(`,"n":1000000`), 400},
+		{"NaN-like temperature", msg(`,"temperature":1e400`), 400},
+		{"prompt longer than context", `{"model":"warden-demo","messages":[{"role":"user","content":"` + strings.Repeat("the cat ", 200) + `"}]}`, 400},
+		{"unknown model", `{"model":"llama-70b","messages":[{"role":"user","content":"hi"}]}`, 404},
+		{"invalid UTF-8", "{\"model\":\"warden-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\x28\"}]}", 400},
+		{"body too large", `{"model":"warden-demo","messages":[{"role":"user","content":"` + strings.Repeat("a", 70000) + `"}]}`, 413},
 	}
-	resp.Body.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Post(w.base+"/v1/chat/completions", "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e struct {
+				Error *struct {
+					Message string `json:"message"`
+					Type    string `json:"type"`
+				} `json:"error"`
+			}
+			if resp.StatusCode != tt.status || json.Unmarshal(data, &e) != nil || e.Error == nil || e.Error.Message == "" || e.Error.Type == "" {
+				t.Errorf("status %d (want %d), body %s", resp.StatusCode, tt.status, data)
+			}
+			health, err := http.Get(w.base + "/healthz")
+			if err != nil || health.StatusCode != http.StatusOK {
+				t.Fatalf("unhealthy after the request: %v", err)
+			}
+			health.Body.Close()
+		})
+	}
 }
 
 // pinCopy copies a model into a fresh folder and writes a lockfile pinning
