@@ -231,8 +231,11 @@ func TestDemoModelEndToEnd(t *testing.T) {
 		}
 		return c.Choices[0].Message.Content
 	}
-	if a, b := sampled(7), sampled(7); a != b {
-		t.Errorf("same seed, different text: %q vs %q", a, b)
+	// 4294967295 is llama.cpp's "random seed" value; Warden must not pass it on.
+	for _, seed := range []int64{7, 4294967295} {
+		if a, b := sampled(seed), sampled(seed); a != b {
+			t.Errorf("seed %d gave different texts: %q vs %q", seed, a, b)
+		}
 	}
 
 	comp, err := w.client.Completions.New(ctx, openai.CompletionNewParams{

@@ -3,6 +3,7 @@ package llamacpp
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/ollama/ollama/llama"
 
@@ -131,6 +132,9 @@ func (l *decodeLoop) newSlot(seq int, r *request) (*slot, error) {
 	}
 	if params.PenaltyRepeat == 0 {
 		params.PenaltyRepeat = 1
+	}
+	if params.Seed == math.MaxUint32 {
+		params.Seed-- // llama.cpp reads this value as "pick a random seed"
 	}
 	if params.RepeatLastN == 0 {
 		params.RepeatLastN = 64 // llama.cpp's default window

@@ -14,8 +14,6 @@ type event struct {
 	err    error               // set on the last event when generation failed
 }
 
-func (e event) last() bool { return e.finish != "" || e.err != nil }
-
 // mailbox carries events without ever blocking the decode loop: a slow
 // client must not stall the other sequences in the batch. It holds at most
 // one event per generated token, which the context size bounds.

@@ -90,7 +90,13 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	if gpuLayers < 0 {
 		gpuLayers = facts.layers + 1 // every block plus the output layer
 	}
-	model, err := llama.LoadModelFromFile(cfg.Path, llama.ModelParams{NumGpuLayers: gpuLayers, UseMmap: true})
+	model, err := llama.LoadModelFromFile(cfg.Path, llama.ModelParams{
+		NumGpuLayers: gpuLayers,
+		UseMmap:      true,
+		// Replaces llama.cpp's default callback, which prints progress dots
+		// to stderr whatever the log settings.
+		Progress: func(float32) {},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: llama.cpp refused the file (its log above says why): %w", cfg.Path, err)
 	}
