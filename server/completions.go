@@ -13,48 +13,67 @@ import (
 	"github.com/warden-llm/warden/engine"
 )
 
-// chatCompletions serves POST /v1/chat/completions.
-func (s *Server) chatCompletions(c echo.Context) error {
-	var body chatRequest
-	if err := s.decodeBody(c, &body); err != nil {
-		return err
+// completionRequest is what the chat and text endpoints have in common.
+type completionRequest interface {
+	fields() *samplingFields
+	toEngine(rnd func() uint32) (engine.Request, error)
+}
+
+func (f *samplingFields) fields() *samplingFields { return f }
+
+// prepare decodes and checks a completion request and finds its model.
+func (s *Server) prepare(c echo.Context, body completionRequest, object, idPrefix string) (engine.Generator, engine.Request, completionHeader, error) {
+	if err := s.decodeBody(c, body); err != nil {
+		return nil, engine.Request{}, completionHeader{}, err
 	}
-	m, err := s.model(body.Model)
+	m, err := s.model(body.fields().Model)
 	if err != nil {
-		return err
+		return nil, engine.Request{}, completionHeader{}, err
 	}
 	req, err := body.toEngine(randomSeed)
 	if err != nil {
-		return err
+		return nil, engine.Request{}, completionHeader{}, err
 	}
-	base := chatCompletion{
-		ID:                "chatcmpl-" + c.Get(requestIDHeader).(string),
+	head := completionHeader{
+		ID:                idPrefix + c.Get(requestIDHeader).(string),
+		Object:            object,
 		Created:           time.Now().Unix(),
 		Model:             m.Info().Name,
-		SystemFingerprint: s.fingerprint(),
+		SystemFingerprint: "warden-" + s.cfg.Version,
+	}
+	return m, req, head, nil
+}
+
+// chatCompletions serves POST /v1/chat/completions.
+func (s *Server) chatCompletions(c echo.Context) error {
+	var body chatRequest
+	m, req, head, err := s.prepare(c, &body, "chat.completion", "chatcmpl-")
+	if err != nil {
+		return err
 	}
 	if !body.Stream {
 		text, res, err := generateAll(c, m, req)
 		if err != nil {
 			return err
 		}
-		base.Object = "chat.completion"
-		base.Choices = []chatChoice{{Message: &replyMessage{Role: "assistant", Content: &text}, FinishReason: finish(res)}}
-		base.Usage = usageOf(res)
-		return c.JSON(http.StatusOK, base)
+		return c.JSON(http.StatusOK, chatCompletion{
+			completionHeader: head,
+			Choices:          []chatChoice{{Message: &replyMessage{Role: "assistant", Content: &text}, FinishReason: finish(res)}},
+			Usage:            usageOf(res),
+		})
 	}
 
-	base.Object = "chat.completion.chunk"
+	head.Object = "chat.completion.chunk"
 	chunk := func(choice chatChoice) chatCompletion {
-		out := base
-		out.Choices = []chatChoice{choice}
-		return out
+		return chatCompletion{completionHeader: head, Choices: []chatChoice{choice}}
 	}
+	// OpenAI opens every stream with the role and empty content.
+	empty := ""
+	opening := chunk(chatChoice{Delta: &replyMessage{Role: "assistant", Content: &empty}})
 	stream := newEventStream(c, s.log)
 	res, err := m.Generate(c.Request().Context(), req, func(text string) error {
 		if !stream.started {
-			empty := ""
-			if err := stream.send(chunk(chatChoice{Delta: &replyMessage{Role: "assistant", Content: &empty}})); err != nil {
+			if err := stream.send(opening); err != nil {
 				return err
 			}
 		}
@@ -63,62 +82,38 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	if err != nil {
 		return stream.fail(err)
 	}
-	if !stream.started { // nothing generated: still open with the role
-		empty := ""
-		if err := stream.send(chunk(chatChoice{Delta: &replyMessage{Role: "assistant", Content: &empty}})); err != nil {
-			return nil
-		}
-	}
-	if err := stream.send(chunk(chatChoice{Delta: &replyMessage{}, FinishReason: finish(res)})); err != nil {
+	if !stream.started && stream.send(opening) != nil { // nothing was generated
 		return nil
 	}
-	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
-		last := base
-		last.Choices = []chatChoice{}
-		last.Usage = usageOf(res)
-		if err := stream.send(last); err != nil {
-			return nil
-		}
+	var usageChunk any
+	if body.includeUsage() {
+		usageChunk = chatCompletion{completionHeader: head, Choices: []chatChoice{}, Usage: usageOf(res)}
 	}
-	stream.done()
+	stream.finish(chunk(chatChoice{Delta: &replyMessage{}, FinishReason: finish(res)}), usageChunk)
 	return nil
 }
 
 // completions serves POST /v1/completions, the legacy text endpoint.
 func (s *Server) completions(c echo.Context) error {
-	var body completionRequest
-	if err := s.decodeBody(c, &body); err != nil {
-		return err
-	}
-	m, err := s.model(body.Model)
+	var body textRequest
+	m, req, head, err := s.prepare(c, &body, "text_completion", "cmpl-")
 	if err != nil {
 		return err
-	}
-	req, err := body.toEngine(randomSeed)
-	if err != nil {
-		return err
-	}
-	base := textCompletion{
-		ID:                "cmpl-" + c.Get(requestIDHeader).(string),
-		Object:            "text_completion",
-		Created:           time.Now().Unix(),
-		Model:             m.Info().Name,
-		SystemFingerprint: s.fingerprint(),
 	}
 	if !body.Stream {
 		text, res, err := generateAll(c, m, req)
 		if err != nil {
 			return err
 		}
-		base.Choices = []textChoice{{Text: text, FinishReason: finish(res)}}
-		base.Usage = usageOf(res)
-		return c.JSON(http.StatusOK, base)
+		return c.JSON(http.StatusOK, textCompletion{
+			completionHeader: head,
+			Choices:          []textChoice{{Text: text, FinishReason: finish(res)}},
+			Usage:            usageOf(res),
+		})
 	}
 
 	chunk := func(choice textChoice) textCompletion {
-		out := base
-		out.Choices = []textChoice{choice}
-		return out
+		return textCompletion{completionHeader: head, Choices: []textChoice{choice}}
 	}
 	stream := newEventStream(c, s.log)
 	res, err := m.Generate(c.Request().Context(), req, func(text string) error {
@@ -127,18 +122,11 @@ func (s *Server) completions(c echo.Context) error {
 	if err != nil {
 		return stream.fail(err)
 	}
-	if err := stream.send(chunk(textChoice{FinishReason: finish(res)})); err != nil {
-		return nil
+	var usageChunk any
+	if body.includeUsage() {
+		usageChunk = textCompletion{completionHeader: head, Choices: []textChoice{}, Usage: usageOf(res)}
 	}
-	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
-		last := base
-		last.Choices = []textChoice{}
-		last.Usage = usageOf(res)
-		if err := stream.send(last); err != nil {
-			return nil
-		}
-	}
-	stream.done()
+	stream.finish(chunk(textChoice{FinishReason: finish(res)}), usageChunk)
 	return nil
 }
 
@@ -156,10 +144,6 @@ func finish(res engine.Result) *string {
 	r := string(res.FinishReason)
 	return &r
 }
-
-// fingerprint identifies the serving build, as OpenAI's system_fingerprint
-// identifies its backend configuration.
-func (s *Server) fingerprint() string { return "warden-" + s.cfg.Version }
 
 // eventStream writes server-sent events the way OpenAI streams: one
 // "data: {json}" event per chunk, then "data: [DONE]". Headers go out with
@@ -200,10 +184,16 @@ func (s *eventStream) write(data []byte) error {
 	return nil
 }
 
-func (s *eventStream) done() {
-	if err := s.write([]byte("[DONE]")); err != nil {
-		return // the client left after the last chunk; nothing to do
+// finish sends the chunk carrying finish_reason, the usage chunk if there
+// is one, and [DONE]. A client gone by then needs nothing more.
+func (s *eventStream) finish(last, usage any) {
+	if s.send(last) != nil {
+		return
 	}
+	if usage != nil && s.send(usage) != nil {
+		return
+	}
+	_ = s.write([]byte("[DONE]"))
 }
 
 // fail ends a stream on an error. Before the first chunk the error becomes
@@ -220,8 +210,7 @@ func (s *eventStream) fail(err error) error {
 	if ae.Status >= http.StatusInternalServerError {
 		s.log.Error("stream failed", "id", s.c.Get(requestIDHeader), "err", err)
 	}
-	body, mErr := json.Marshal(errorBody{Error: ae})
-	if mErr == nil {
+	if body, err := json.Marshal(errorBody{Error: ae}); err == nil {
 		_ = s.write(body)
 	}
 	return nil

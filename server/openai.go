@@ -44,6 +44,11 @@ type streamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
+// includeUsage reports whether a stream should end with a usage chunk.
+func (f *samplingFields) includeUsage() bool {
+	return f.StreamOptions != nil && f.StreamOptions.IncludeUsage
+}
+
 // stopList accepts OpenAI's "stop": a string, a list of strings, or null.
 type stopList []string
 
@@ -117,7 +122,7 @@ func (m *messageContent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type completionRequest struct {
+type textRequest struct {
 	samplingFields
 	Prompt   json.RawMessage `json:"prompt"`
 	Echo     bool            `json:"echo"`
@@ -233,7 +238,7 @@ func (r *chatRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 	return req, nil
 }
 
-func (r *completionRequest) toEngine(rnd func() uint32) (engine.Request, error) {
+func (r *textRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 	switch {
 	case r.Echo:
 		return engine.Request{}, invalidParam("echo", "echo is not supported")
@@ -283,14 +288,19 @@ func usageOf(r engine.Result) *usage {
 	return &usage{r.PromptTokens, r.CompletionTokens, r.PromptTokens + r.CompletionTokens}
 }
 
+// completionHeader is what every completion object and chunk starts with.
+type completionHeader struct {
+	ID                string `json:"id"`
+	Object            string `json:"object"`
+	Created           int64  `json:"created"`
+	Model             string `json:"model"`
+	SystemFingerprint string `json:"system_fingerprint"`
+}
+
 type chatCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	SystemFingerprint string       `json:"system_fingerprint"`
-	Choices           []chatChoice `json:"choices"`
-	Usage             *usage       `json:"usage"`
+	completionHeader
+	Choices []chatChoice `json:"choices"`
+	Usage   *usage       `json:"usage,omitempty"`
 }
 
 type chatChoice struct {
@@ -308,13 +318,9 @@ type replyMessage struct {
 }
 
 type textCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	SystemFingerprint string       `json:"system_fingerprint"`
-	Choices           []textChoice `json:"choices"`
-	Usage             *usage       `json:"usage,omitempty"`
+	completionHeader
+	Choices []textChoice `json:"choices"`
+	Usage   *usage       `json:"usage,omitempty"`
 }
 
 type textChoice struct {
