@@ -19,7 +19,9 @@ COPY --from=build /src/bin/warden /usr/local/bin/warden
 COPY --from=build /src/models.lock /etc/warden/models.lock
 USER warden
 WORKDIR /var/lib/warden
-# Loopback only until authentication exists: publish through a local proxy.
+# Warden binds loopback only until authentication exists, so a published
+# port does not reach it: put an authenticating proxy in the same network
+# namespace (a sidecar) in front of it.
 EXPOSE 8080
 HEALTHCHECK CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["warden", "--lock", "/etc/warden/models.lock", "--data-dir", "/var/lib/warden"]
