@@ -143,8 +143,13 @@ func (e *InvalidError) Error() string { return e.Message }
 
 func invalid(param, msg string) error { return &InvalidError{Param: param, Message: msg} }
 
-// ErrClosed is returned for requests made after the model was unloaded.
-var ErrClosed = errors.New("model is unloaded")
+// Errors for requests the engine could not start. None of them is the
+// request's fault; each is worth retrying later.
+var (
+	ErrClosed       = errors.New("model is unloaded")
+	ErrQueueFull    = errors.New("too many requests are waiting for this model")
+	ErrQueueTimeout = errors.New("the request waited too long for a free slot")
+)
 
 // ContextError is returned when the prompt, or prompt plus max_tokens, does
 // not fit the context window.

@@ -56,6 +56,8 @@ func toAPIError(err error) *apiError {
 			code = "invalid_value"
 		}
 		return newAPIError(http.StatusBadRequest, "invalid_request_error", code, inv.Param, inv.Message)
+	case errors.Is(err, engine.ErrQueueFull), errors.Is(err, engine.ErrQueueTimeout):
+		return newAPIError(http.StatusTooManyRequests, "server_error", "server_busy", "", err.Error()+"; retry shortly")
 	case errors.Is(err, engine.ErrClosed):
 		return newAPIError(http.StatusServiceUnavailable, "server_error", "model_unloaded", "", "the model is being unloaded; retry shortly")
 	case errors.As(err, &he):

@@ -12,6 +12,10 @@ import (
 
 const requestIDHeader = "X-Request-Id"
 
+// retryAfterSeconds is what a client told to come back later should wait:
+// a slot usually frees within a generation's length.
+const retryAfterSeconds = "1"
+
 // requestLog gives each request an id (echoed in X-Request-Id) and logs one
 // line when it ends. It never logs bodies: prompts stay out of the log.
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
@@ -74,6 +78,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return // a stream reports its own errors; a departed client needs none
 	}
 	ae := toAPIError(err)
+	if ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
 	if ae.Status >= http.StatusInternalServerError {
 		s.log.Error("request failed", "id", c.Get(requestIDHeader), "err", err)
 	}

@@ -34,6 +34,9 @@ func (f *fakeModel) Generate(ctx context.Context, req engine.Request, emit func(
 	for _, m := range req.Messages {
 		prompt += len(m.Content)
 	}
+	if req.Prompt == "busy" {
+		return engine.Result{}, engine.ErrQueueFull
+	}
 	if prompt >= f.context || req.MaxTokens > f.context-prompt {
 		return engine.Result{}, engine.ContextError(f.context, prompt, req.MaxTokens)
 	}
@@ -304,5 +307,16 @@ func TestModels(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 || decodeError(t, data).Message == "" {
 		t.Errorf("unknown route: %d %s", resp.StatusCode, data)
+	}
+}
+
+func TestBusyModelAnswers429WithRetryAfter(t *testing.T) {
+	ts, _ := newTestServer(t, 0)
+	resp, data := post(t, ts.URL+"/v1/completions", `{"model":"fake","prompt":"busy"}`)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), data)
+	}
+	if e := decodeError(t, data); e.Code == nil || *e.Code != "server_busy" {
+		t.Errorf("error %+v", e)
 	}
 }

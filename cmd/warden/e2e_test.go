@@ -456,3 +456,47 @@ func TestAllowUnpinnedLoadsWithWarning(t *testing.T) {
 		t.Errorf("no warning about the unpinned model in the log:\n%s", w.logs.String())
 	}
 }
+
+// With one slot and a queue of one, a third concurrent request is turned
+// away with 429 and Retry-After instead of piling up.
+func TestOverflowGets429(t *testing.T) {
+	w := startWarden(t, "--lock", repoLock, "--parallel", "1", "--queue", "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hold, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+"/v1/completions", strings.NewReader(
+		`{"model":"warden-demo","prompt":"the cat","stream":true,"ignore_eos":true,"max_tokens":2000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil { // the slot is now busy
+		t.Fatal(err)
+	}
+
+	statuses := make(chan *http.Response, 2)
+	for range 2 {
+		go func() {
+			r, err := http.Post(w.base+"/v1/completions", "application/json",
+				strings.NewReader(`{"model":"warden-demo","prompt":"the dog","max_tokens":2}`))
+			if err != nil {
+				t.Error(err)
+				statuses <- nil
+				return
+			}
+			r.Body.Close()
+			statuses <- r
+		}()
+	}
+	rejected := <-statuses // the one that found the queue full answers at once
+	if rejected == nil || rejected.StatusCode != http.StatusTooManyRequests || rejected.Header.Get("Retry-After") == "" {
+		t.Fatalf("overflow answered %+v", rejected)
+	}
+	cancel() // free the slot: the queued request must now complete
+	if queued := <-statuses; queued == nil || queued.StatusCode != http.StatusOK {
+		t.Fatalf("queued request answered %+v", queued)
+	}
+}

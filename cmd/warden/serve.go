@@ -27,6 +27,8 @@ type serveOptions struct {
 	batch         int
 	threads       int
 	gpuLayers     int
+	queue         int
+	queueTimeout  time.Duration
 	allowUnpinned bool
 	maxBody       int64
 	grace         time.Duration
@@ -65,6 +67,8 @@ refuses addresses other machines could reach.`,
 	f.IntVar(&o.port, "port", 8080, "TCP port to listen on")
 	f.IntVar(&o.ctx, "ctx", 0, "context window per request, in tokens (default: the model's, at most 4096)")
 	f.IntVar(&o.parallel, "parallel", 1, "requests decoded together; each gets its own --ctx tokens of KV cache")
+	f.IntVar(&o.queue, "queue", llamacpp.DefaultQueue, "requests that may wait for a free sequence; more get 429")
+	f.DurationVar(&o.queueTimeout, "queue-timeout", llamacpp.DefaultQueueTimeout, "longest a request waits for a free sequence before a 429")
 	f.IntVar(&o.batch, "batch", llamacpp.DefaultBatch, "most tokens evaluated in one decode step")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads for llama.cpp (default: all cores)")
 	f.IntVar(&o.gpuLayers, "gpu-layers", -1, "layers to offload to a GPU when one is available (-1: all)")
@@ -85,8 +89,8 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	switch {
 	case o.port < 0 || o.port > 65535:
 		return fmt.Errorf("--port %d: want 0 to 65535", o.port)
-	case o.ctx < 0 || o.parallel < 1 || o.parallel > 64 || o.batch < 1:
-		return fmt.Errorf("--ctx must be ≥ 0, --parallel 1 to 64, --batch ≥ 1")
+	case o.ctx < 0 || o.parallel < 1 || o.parallel > 64 || o.batch < 1 || o.queue < 1 || o.queueTimeout <= 0:
+		return fmt.Errorf("--ctx must be ≥ 0, --parallel 1 to 64, --batch and --queue ≥ 1, --queue-timeout positive")
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,15 +104,17 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	model, err := llamacpp.Load(ctx, llamacpp.Config{
-		Path:      choice.path,
-		Name:      choice.name,
-		SHA256:    choice.sha256,
-		Context:   o.ctx,
-		Parallel:  o.parallel,
-		Batch:     o.batch,
-		Threads:   o.threads,
-		GPULayers: o.gpuLayers,
-		Logger:    log,
+		Path:         choice.path,
+		Name:         choice.name,
+		SHA256:       choice.sha256,
+		Context:      o.ctx,
+		Parallel:     o.parallel,
+		Batch:        o.batch,
+		Queue:        o.queue,
+		QueueTimeout: o.queueTimeout,
+		Threads:      o.threads,
+		GPULayers:    o.gpuLayers,
+		Logger:       log,
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,21 +24,31 @@ import (
 
 // Config says which model to load and how to run it.
 type Config struct {
-	Path      string // GGUF file
-	Name      string // name clients use; defaults to the file name without extension
-	SHA256    string // digest the caller verified, reported in ModelInfo
-	Context   int    // tokens per request (prompt plus completion); 0: the model's, at most 4096
-	Parallel  int    // requests decoded together; 0: 1
-	Batch     int    // most tokens decoded in one step; 0: 512
-	Threads   int    // CPU threads; 0: all
-	GPULayers int    // layers offloaded to a GPU; negative: all
+	Path     string // GGUF file
+	Name     string // name clients use; defaults to the file name without extension
+	SHA256   string // digest the caller verified, reported in ModelInfo
+	Context  int    // tokens per request (prompt plus completion); 0: the model's, at most 4096
+	Parallel int    // requests decoded together; 0: 1
+	Batch    int    // most tokens decoded in one step; 0: 512
+
+	// Requests beyond Parallel wait in arrival order, at most Queue of them
+	// (0: DefaultQueue) for at most QueueTimeout (0: DefaultQueueTimeout);
+	// past either limit they fail with engine.ErrQueueFull or
+	// engine.ErrQueueTimeout.
+	Queue        int
+	QueueTimeout time.Duration
+
+	Threads   int // CPU threads; 0: all
+	GPULayers int // layers offloaded to a GPU; negative: all
 	Logger    *slog.Logger
 }
 
 // Defaults for Config fields left zero.
 const (
-	DefaultMaxContext = 4096
-	DefaultBatch      = 512
+	DefaultMaxContext   = 4096
+	DefaultBatch        = 512
+	DefaultQueue        = 32
+	DefaultQueueTimeout = 2 * time.Minute
 )
 
 // Model is a loaded model with its decode loop. It is safe for concurrent
@@ -56,6 +67,7 @@ type Model struct {
 	mu     sync.RWMutex
 	closed bool
 
+	tickets   chan struct{} // one per admitted request: Parallel running plus Queue waiting
 	submit    chan *request
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the decode loop has exited
@@ -114,6 +126,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		lctx:     lctx,
 		template: chat.Detect(facts.chatTemplate),
 		facts:    facts,
+		tickets:  make(chan struct{}, cfg.Parallel+cfg.Queue),
 		submit:   make(chan *request),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -154,6 +167,12 @@ func withDefaults(cfg Config, facts modelFacts) Config {
 		cfg.Batch = DefaultBatch
 	}
 	cfg.Batch = max(cfg.Batch, cfg.Parallel) // room for one token per sequence
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
 	if cfg.Threads <= 0 {
 		cfg.Threads = runtime.NumCPU()
 	}
@@ -203,8 +222,17 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 	}
 	stops := req.Stop
 	if len(req.Messages) > 0 {
-		stops = append(stops, m.template.Stops()...)
+		stops = slices.Concat(req.Stop, m.template.Stops())
 	}
+
+	select {
+	case m.tickets <- struct{}{}:
+		defer func() { <-m.tickets }()
+	default:
+		return engine.Result{}, engine.ErrQueueFull
+	}
+	wait := time.NewTimer(m.cfg.QueueTimeout)
+	defer wait.Stop()
 
 	// Cancelling ctx (client gone) or reaching a stop string frees the slot:
 	// the decode loop checks the request's context before every step.
@@ -217,6 +245,8 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 		return engine.Result{}, ctx.Err()
 	case <-m.stop:
 		return engine.Result{}, engine.ErrClosed
+	case <-wait.C:
+		return engine.Result{}, engine.ErrQueueTimeout
 	}
 	return m.collect(ctx, r, engine.NewTextStream(stops), emit)
 }

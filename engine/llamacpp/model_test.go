@@ -234,3 +234,51 @@ func TestLoadRejectsMalformedFileBeforeLlamaCpp(t *testing.T) {
 		t.Fatal("malformed file loaded")
 	}
 }
+
+func TestQueueLimitAndTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.gguf")
+	if _, _, err := testmodel.WriteFile(path, testmodel.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(context.Background(), Config{Path: path, Context: 2048, Parallel: 1, Queue: 1, QueueTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	// The first request holds the only slot until the test cancels it.
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		_, err := m.Generate(ctx, engine.Request{Prompt: "the cat", IgnoreEOS: true}, func(string) error {
+			once.Do(func() { close(running) })
+			return nil
+		})
+		first <- err
+	}()
+	<-running
+
+	second := make(chan error, 1)
+	go func() {
+		_, _, err := generate(context.Background(), m, engine.Request{Prompt: "the dog", MaxTokens: 2})
+		second <- err
+	}()
+	for len(m.tickets) < 2 { // wait until the second request is queued
+		time.Sleep(time.Millisecond)
+	}
+	if _, _, err := generate(context.Background(), m, engine.Request{Prompt: "a", MaxTokens: 2}); !errors.Is(err, engine.ErrQueueFull) {
+		t.Errorf("third request: %v, want ErrQueueFull", err)
+	}
+	if err := <-second; !errors.Is(err, engine.ErrQueueTimeout) {
+		t.Errorf("queued request: %v, want ErrQueueTimeout", err)
+	}
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Errorf("first request: %v", err)
+	}
+	if _, res, err := generate(context.Background(), m, engine.Request{Prompt: "the dog", MaxTokens: 2}); err != nil || res.CompletionTokens != 2 {
+		t.Errorf("after the queue drained: %+v, %v", res, err)
+	}
+}
