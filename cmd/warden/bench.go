@@ -19,7 +19,7 @@ func newBenchCommand(g *globalOptions) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Warden's speed",
 	}
-	cmd.AddCommand(newBenchEngineCommand(g))
+	cmd.AddCommand(newBenchEngineCommand(g), newBenchHTTPCommand())
 	return cmd
 }
 

@@ -500,3 +500,25 @@ func TestOverflowGets429(t *testing.T) {
 		t.Fatalf("queued request answered %+v", queued)
 	}
 }
+
+func TestBenchHTTPCountsEveryToken(t *testing.T) {
+	w := startWarden(t, "--lock", repoLock, "--parallel", "2")
+	rep, err := runBenchHTTP(context.Background(), benchHTTPOptions{
+		url: w.base, model: demoName, clients: 2, requests: 3, maxTokens: 8, prompt: "the cat",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 6 || rep.Errors != 0 || rep.CompletionTokens != 48 {
+		t.Fatalf("report %+v", rep)
+	}
+	if rep.AggregateTokPerS <= 0 || rep.TTFTP95Seconds < rep.TTFTP50Seconds {
+		t.Errorf("figures inconsistent: %+v", rep)
+	}
+	rep, err = runBenchHTTP(context.Background(), benchHTTPOptions{
+		url: w.base, model: "missing", clients: 1, requests: 1, maxTokens: 8,
+	})
+	if err != nil || rep.Errors != 1 || !strings.Contains(rep.FirstErrorMessage, "404") {
+		t.Errorf("errors not counted: %+v, %v", rep, err)
+	}
+}
