@@ -30,7 +30,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test test-short demo bench-flags vet clean
+.PHONY: all build deps test demo bench bench-flags build-variant vet clean
 
 all: build
 
@@ -67,6 +67,20 @@ bench-flags: build
 	@for v in portable v3 native; do \
 		echo "== CPU=$$v"; \
 		build/flags/warden-$$v bench engine --model $(BENCH_MODEL) $(BENCH_ARGS) || exit 1; \
+	done
+
+# bench serves the TinyLlama-shape model with 8 parallel sequences and drives
+# it over HTTP with 1, 4 and 8 streaming clients, after measuring the engine
+# alone. The model is generated locally, hence --allow-unpinned.
+BENCH_PORT ?= 18080
+bench: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	bin/warden bench engine --model $(BENCH_MODEL) --log-level warn --runs 2 --prompt-tokens 16 --gen-tokens 64
+	@bin/warden serve --model $(BENCH_MODEL) --allow-unpinned --ctx 512 --parallel 8 --port $(BENCH_PORT) \
+		--data-dir build/bench-data --log-level warn & pid=$$!; trap "kill $$pid" EXIT; \
+	for k in 1 4 8; do \
+		bin/warden bench http --url http://127.0.0.1:$(BENCH_PORT) --model $(notdir $(BENCH_MODEL:.gguf=)) \
+			--wait 2m --clients $$k --requests 2 --max-tokens 64 || exit 1; \
 	done
 
 build-variant: deps

@@ -23,6 +23,7 @@ type benchHTTPOptions struct {
 	maxTokens int
 	prompt    string
 	json      bool
+	wait      time.Duration
 }
 
 // streamFigures is one streamed request as a client saw it.
@@ -75,13 +76,43 @@ speed (after the first token), time to first token p50/p95, and errors.`,
 	f.IntVar(&o.maxTokens, "max-tokens", 64, "tokens generated per request")
 	f.StringVar(&o.prompt, "prompt", "Once upon a time, the cat sat on the mat and", "prompt text")
 	f.BoolVar(&o.json, "json", false, "print JSON instead of text")
+	f.DurationVar(&o.wait, "wait", 0, "first wait up to this long for the server's /healthz to answer")
 	cmd.MarkFlagRequired("model")
 	return cmd
+}
+
+// waitHealthy polls /healthz until it answers 200 or the time is up.
+func waitHealthy(ctx context.Context, base string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	url := strings.TrimSuffix(base, "/") + "/healthz"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer within %s", url, limit)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 	if o.clients < 1 || o.requests < 1 || o.maxTokens < 2 {
 		return httpReport{}, fmt.Errorf("need --clients ≥ 1, --requests ≥ 1, --max-tokens ≥ 2")
+	}
+	if o.wait > 0 {
+		if err := waitHealthy(ctx, o.url, o.wait); err != nil {
+			return httpReport{}, err
+		}
 	}
 	body, err := json.Marshal(map[string]any{
 		"model": o.model, "prompt": o.prompt, "max_tokens": o.maxTokens, "stream": true,
