@@ -44,9 +44,13 @@ build: deps
 
 # The tests include an end-to-end run of the real binary, so they build it
 # with the same flags first.
+# The race detector covers the packages without cgo; with it, llama.cpp
+# itself would be recompiled (minutes; run `go test -race ./...` by hand).
+RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/gguf/ ./engine/lockfile/ ./engine/testmodel/ ./server/ ./store/
 test: build
 	$(GO) vet ./...
 	WARDEN_BIN=$(CURDIR)/bin/warden $(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
 
 demo: build
 	./bin/warden serve
