@@ -38,6 +38,11 @@ type decodeLoop struct {
 	m     *Model
 	batch *llama.Batch
 	slots []*slot // nil where free
+
+	// cached holds, per sequence, the tokens whose KV cells it holds. A
+	// finished request leaves them in place, so the next request sharing a
+	// prefix (the next turn of a chat) skips evaluating that prefix.
+	cached [][]int
 }
 
 func newDecodeLoop(m *Model) (*decodeLoop, error) {
@@ -45,7 +50,7 @@ func newDecodeLoop(m *Model) (*decodeLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel)}, nil
+	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel), cached: make([][]int, m.cfg.Parallel)}, nil
 }
 
 func (l *decodeLoop) run() {
@@ -72,10 +77,7 @@ func (l *decodeLoop) run() {
 // admit fills free slots from the submit queue, blocking only while no
 // slot is busy. It reports false once the model is closing.
 func (l *decodeLoop) admit() bool {
-	for i := range l.slots {
-		if l.slots[i] != nil {
-			continue
-		}
+	for l.hasFree() {
 		var r *request
 		if l.idle() {
 			select {
@@ -92,12 +94,12 @@ func (l *decodeLoop) admit() bool {
 				return true
 			}
 		}
-		s, err := l.newSlot(i, r)
+		s, err := l.newSlot(r)
 		if err != nil {
 			r.out.put(event{err: err})
 			continue
 		}
-		l.slots[i] = s
+		l.slots[s.seq] = s
 	}
 	select {
 	case <-l.m.stop:
@@ -105,6 +107,15 @@ func (l *decodeLoop) admit() bool {
 	default:
 		return true
 	}
+}
+
+func (l *decodeLoop) hasFree() bool {
+	for _, s := range l.slots {
+		if s == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *decodeLoop) idle() bool {
@@ -116,8 +127,42 @@ func (l *decodeLoop) idle() bool {
 	return true
 }
 
-func (l *decodeLoop) newSlot(seq int, r *request) (*slot, error) {
-	sp := r.sampling
+// newSlot gives r the free sequence whose cached tokens share the longest
+// prefix with its prompt, and keeps that prefix's KV cells.
+func (l *decodeLoop) newSlot(r *request) (*slot, error) {
+	sampler, err := l.newSampler(r.sampling)
+	if err != nil {
+		return nil, err
+	}
+	seq, shared := -1, -1
+	for i, s := range l.slots {
+		if n := commonPrefix(l.cached[i], r.tokens); s == nil && n > shared {
+			seq, shared = i, n
+		}
+	}
+	// The last prompt token is always evaluated: its logits pick the first
+	// new token.
+	reuse := min(shared, len(r.tokens)-1)
+	if !l.m.lctx.KvCacheSeqRm(seq, reuse, -1) {
+		l.m.lctx.KvCacheSeqRm(seq, -1, -1) // this cache cannot be cut; start over
+		reuse = 0
+	}
+	l.cached[seq] = append(make([]int, 0, len(r.tokens)+r.limit), r.tokens[:reuse]...)
+	if reuse > 0 {
+		l.m.reusedTokens.Add(int64(reuse))
+	}
+	return &slot{seq: seq, req: r, sampler: sampler, pending: r.tokens[reuse:], pos: reuse, logitsAt: -1}, nil
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func (l *decodeLoop) newSampler(sp engine.Sampling) (*llama.SamplingContext, error) {
 	params := llama.SamplingParams{
 		TopK:           sp.TopK,
 		TopP:           sp.TopP,
@@ -143,7 +188,7 @@ func (l *decodeLoop) newSlot(seq int, r *request) (*slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
-	return &slot{seq: seq, req: r, sampler: sampler, pending: r.tokens, logitsAt: -1}, nil
+	return sampler, nil
 }
 
 // dropCancelled frees the slots whose clients are gone, before any compute
@@ -168,6 +213,7 @@ func (l *decodeLoop) fill() int {
 		}
 		s.logitsAt = l.batch.NumTokens()
 		l.batch.Add(s.next, nil, s.pos, true, s.seq)
+		l.cached[s.seq] = append(l.cached[s.seq], s.next)
 		s.pos++
 		budget--
 	}
@@ -185,6 +231,7 @@ func (l *decodeLoop) fill() int {
 			l.batch.Add(tok, nil, s.pos, last, s.seq)
 			s.pos++
 		}
+		l.cached[s.seq] = append(l.cached[s.seq], s.pending[:n]...)
 		s.pending = s.pending[n:]
 		budget -= n
 	}
@@ -221,16 +268,20 @@ func (l *decodeLoop) sample() {
 	}
 }
 
-// release frees a slot and its KV cells for the next request.
+// release frees a slot for the next request. Its KV cells stay, for a
+// request that shares their prefix.
 func (l *decodeLoop) release(s *slot) {
-	l.m.lctx.KvCacheSeqRm(s.seq, -1, -1)
 	l.slots[s.seq] = nil
 }
 
+// failAll ends every running request. A failed decode may have left their
+// KV cells half written, so those are dropped too.
 func (l *decodeLoop) failAll(err error) {
 	for _, s := range l.slots {
 		if s != nil {
 			s.req.out.put(event{err: err})
+			l.m.lctx.KvCacheSeqRm(s.seq, -1, -1)
+			l.cached[s.seq] = nil
 			l.release(s)
 		}
 	}

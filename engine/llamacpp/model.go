@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ollama/ollama/llama"
@@ -66,6 +67,8 @@ type Model struct {
 	// the decode loop has its own exit handshake through stop and done.
 	mu     sync.RWMutex
 	closed bool
+
+	reusedTokens atomic.Int64 // prompt tokens whose KV a previous request left
 
 	tickets   chan struct{} // one per admitted request: Parallel running plus Queue waiting
 	submit    chan *request

@@ -282,3 +282,50 @@ func TestQueueLimitAndTimeout(t *testing.T) {
 		t.Errorf("after the queue drained: %+v, %v", res, err)
 	}
 }
+
+// A follow-up request that repeats an earlier exchange (the next turn of a
+// chat) reuses that exchange's KV cells, and still gives the same answer a
+// model with an empty cache gives.
+func TestPrefixReuseKeepsAnswers(t *testing.T) {
+	dir := os.Getenv("WARDEN_TEST_MODELS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "models")
+	}
+	path := filepath.Join(dir, "stories260K.gguf")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("trained test model not found (set WARDEN_TEST_MODELS): %v", err)
+	}
+	ctx := context.Background()
+	warm := load(t, path, 2)
+	first, _, err := generate(ctx, warm, engine.Request{Prompt: "Once upon a time", MaxTokens: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := engine.Request{Prompt: "Once upon a time" + first + " Then", MaxTokens: 20}
+	got, _, err := generate(ctx, warm, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warm.reusedTokens.Load() < 10 {
+		t.Errorf("reused %d prompt tokens, want the whole first exchange", warm.reusedTokens.Load())
+	}
+
+	cold := load(t, path, 2)
+	want, _, err := generate(ctx, cold, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cold.reusedTokens.Load() != 0 || got != want {
+		t.Errorf("with reuse %q, without %q (cold reused %d)", got, want, cold.reusedTokens.Load())
+	}
+
+	// The same prompt again reuses all but its last token.
+	before := warm.reusedTokens.Load()
+	again, _, err := generate(ctx, warm, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != want || warm.reusedTokens.Load() == before {
+		t.Errorf("repeat: %q, reused %d more", again, warm.reusedTokens.Load()-before)
+	}
+}
