@@ -84,9 +84,11 @@ func runBenchEngine(ctx context.Context, g *globalOptions, o benchEngineOptions,
 
 	// Words from the demo vocabulary, so most are single tokens.
 	prompt := strings.TrimSpace(strings.Repeat("the cat sat on the mat and ", o.prompt/8+1))
-	req := engine.Request{Prompt: prompt, MaxTokens: o.gen, IgnoreEOS: true}
 	var runs []engineFigures
 	for i := 0; i <= o.runs; i++ {
+		// A different first word each run, so no run reuses the KV cache
+		// the previous one left: every run evaluates its whole prompt.
+		req := engine.Request{Prompt: fmt.Sprint(i, " ", prompt), MaxTokens: o.gen, IgnoreEOS: true}
 		fig, err := timeGeneration(ctx, model, req)
 		if err != nil {
 			return err

@@ -24,6 +24,7 @@ type benchHTTPOptions struct {
 	prompt    string
 	json      bool
 	wait      time.Duration
+	same      bool
 }
 
 // streamFigures is one streamed request as a client saw it.
@@ -76,6 +77,7 @@ speed (after the first token), time to first token p50/p95, and errors.`,
 	f.IntVar(&o.maxTokens, "max-tokens", 64, "tokens generated per request")
 	f.StringVar(&o.prompt, "prompt", "Once upon a time, the cat sat on the mat and", "prompt text")
 	f.BoolVar(&o.json, "json", false, "print JSON instead of text")
+	f.BoolVar(&o.same, "same-prompt", false, "send the identical prompt every time, so the server can reuse its KV cache (default: a unique first word per request)")
 	f.DurationVar(&o.wait, "wait", 0, "first wait up to this long for the server's /healthz to answer")
 	cmd.MarkFlagRequired("model")
 	return cmd
@@ -114,22 +116,29 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 			return httpReport{}, err
 		}
 	}
-	body, err := json.Marshal(map[string]any{
-		"model": o.model, "prompt": o.prompt, "max_tokens": o.maxTokens, "stream": true,
-		"stream_options": map[string]bool{"include_usage": true}, "ignore_eos": true, "temperature": 0,
-	})
-	if err != nil {
-		return httpReport{}, err
-	}
 	url := strings.TrimSuffix(o.url, "/") + "/v1/completions"
 	results := make(chan streamFigures, o.clients*o.requests)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range o.clients {
+	for c := range o.clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range o.requests {
+			for i := range o.requests {
+				prompt := o.prompt
+				if !o.same {
+					// A unique first word defeats prefix reuse, so every
+					// request pays for its whole prompt.
+					prompt = fmt.Sprintf("%d-%d %s", c, i, o.prompt)
+				}
+				body, err := json.Marshal(map[string]any{
+					"model": o.model, "prompt": prompt, "max_tokens": o.maxTokens, "stream": true,
+					"stream_options": map[string]bool{"include_usage": true}, "ignore_eos": true, "temperature": 0,
+				})
+				if err != nil {
+					results <- streamFigures{err: err}
+					continue
+				}
 				results <- streamOnce(ctx, url, body)
 			}
 		}()
