@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -201,18 +202,18 @@ func jsonTypeName(e *json.UnmarshalTypeError) string {
 	if e.Type == nil {
 		return "another type"
 	}
-	switch e.Type.Kind().String() {
-	case "int", "int64", "int32":
+	switch e.Type.Kind() {
+	case reflect.Int, reflect.Int32, reflect.Int64:
 		return "an integer"
-	case "float64", "float32":
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case "bool":
+	case reflect.Bool:
 		return "a boolean"
-	case "string":
+	case reflect.String:
 		return "a string"
-	case "slice":
+	case reflect.Slice:
 		return "a list"
-	case "map", "struct":
+	case reflect.Map, reflect.Struct:
 		return "an object"
 	}
 	return e.Type.String()

@@ -50,9 +50,6 @@ func OpenDir(path string) (Dir, error) {
 	return Dir{path: path}, nil
 }
 
-// Path is the directory itself.
-func (d Dir) Path() string { return d.path }
-
 // Models is the directory for model files Warden writes itself, such as
 // the built-in demo model.
 func (d Dir) Models() (string, error) {

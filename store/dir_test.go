@@ -13,7 +13,7 @@ func TestOpenDirCreatesPrivateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := os.Stat(d.Path())
+	info, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}

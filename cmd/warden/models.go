@@ -90,25 +90,25 @@ func chooseDemo(lock *lockfile.File, dir store.Dir, allowUnpinned bool, log *slo
 	if lookupErr != nil && !allowUnpinned {
 		return modelChoice{}, fmt.Errorf("demo model: %w", lookupErr)
 	}
-	for attempt := 0; ; attempt++ {
-		digest, err := lockfile.Hash(path)
-		if errors.Is(err, os.ErrNotExist) || (err == nil && lookupErr == nil && entry.Verify(digest) != nil && attempt == 0) {
-			log.Info("writing the demo model", "path", path)
-			if _, _, err := testmodel.WriteFile(path, testmodel.Demo()); err != nil {
-				return modelChoice{}, fmt.Errorf("write demo model: %w", err)
-			}
-			continue
+	digest, err := lockfile.Hash(path)
+	stale := err == nil && lookupErr == nil && entry.Verify(digest) != nil
+	if errors.Is(err, os.ErrNotExist) || stale {
+		log.Info("writing the demo model", "path", path)
+		sum, size, werr := testmodel.WriteFile(path, testmodel.Demo())
+		if werr != nil {
+			return modelChoice{}, fmt.Errorf("write demo model: %w", werr)
 		}
-		if err != nil {
-			return modelChoice{}, fmt.Errorf("demo model: %w", err)
-		}
-		if lookupErr == nil {
-			if err := entry.Verify(digest); err != nil {
-				return modelChoice{}, fmt.Errorf("demo model written by this build does not match models.lock: %w", err)
-			}
-		}
-		return modelChoice{name: demoName, path: path, sha256: digest.SHA256}, nil
+		digest, err = lockfile.Digest{SHA256: sum, Size: size}, nil
 	}
+	if err != nil {
+		return modelChoice{}, fmt.Errorf("demo model: %w", err)
+	}
+	if lookupErr == nil {
+		if err := entry.Verify(digest); err != nil {
+			return modelChoice{}, fmt.Errorf("demo model written by this build does not match models.lock: %w", err)
+		}
+	}
+	return modelChoice{name: demoName, path: path, sha256: digest.SHA256}, nil
 }
 
 // looksLikePath tells a file argument from a lockfile name.

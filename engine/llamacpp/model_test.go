@@ -38,6 +38,21 @@ func load(t *testing.T, path string, parallel int) *Model {
 	return m
 }
 
+// trainedModel is the path of stories260K, a tiny model trained on stories
+// whose greedy continuation is known; the test skips without it.
+func trainedModel(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("WARDEN_TEST_MODELS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "models")
+	}
+	path := filepath.Join(dir, "stories260K.gguf")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("trained test model not found (set WARDEN_TEST_MODELS): %v", err)
+	}
+	return path
+}
+
 func generate(ctx context.Context, m *Model, req engine.Request) (string, engine.Result, error) {
 	var sb strings.Builder
 	res, err := m.Generate(ctx, req, func(s string) error { sb.WriteString(s); return nil })
@@ -185,14 +200,7 @@ func TestCancelledRequestsFreeTheirSlots(t *testing.T) {
 // Requests decoded together in one batch must each get their own answer.
 // stories260K is trained, so its greedy continuation is known.
 func TestConcurrentRequestsOnTrainedModel(t *testing.T) {
-	dir := os.Getenv("WARDEN_TEST_MODELS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "models")
-	}
-	path := filepath.Join(dir, "stories260K.gguf")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("trained test model not found (set WARDEN_TEST_MODELS): %v", err)
-	}
+	path := trainedModel(t)
 	m := load(t, path, 4)
 	var wg sync.WaitGroup
 	for i := range 6 {
@@ -287,14 +295,7 @@ func TestQueueLimitAndTimeout(t *testing.T) {
 // chat) reuses that exchange's KV cells, and still gives the same answer a
 // model with an empty cache gives.
 func TestPrefixReuseKeepsAnswers(t *testing.T) {
-	dir := os.Getenv("WARDEN_TEST_MODELS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "models")
-	}
-	path := filepath.Join(dir, "stories260K.gguf")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("trained test model not found (set WARDEN_TEST_MODELS): %v", err)
-	}
+	path := trainedModel(t)
 	ctx := context.Background()
 	warm := load(t, path, 2)
 	first, _, err := generate(ctx, warm, engine.Request{Prompt: "Once upon a time", MaxTokens: 20})
