@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
+)
+
+// Sync is SQLite's synchronous setting for a database in WAL mode.
+type Sync string
+
+const (
+	// SyncFull syncs the WAL on every commit: a committed transaction
+	// survives power loss. The audit log needs this.
+	SyncFull Sync = "FULL"
+	// SyncNormal may lose the last commits on power loss but never
+	// corrupts the database; fine for state that can be rebuilt.
+	SyncNormal Sync = "NORMAL"
+)
+
+// OpenSQLite opens (creating if needed, mode 0600) the SQLite database at
+// path in WAL mode with foreign keys on and a busy timeout, and brings its
+// schema up to date with migrations: migrations[i] takes the schema from
+// version i to i+1, recorded in PRAGMA user_version. A database newer than
+// the migrations known here is refused rather than written to blindly.
+func OpenSQLite(ctx context.Context, path string, sync Sync, migrations []string) (*sql.DB, error) {
+	if sync != SyncFull && sync != SyncNormal {
+		return nil, fmt.Errorf("open %s: synchronous must be FULL or NORMAL, not %q", path, sync)
+	}
+	// Create the file ourselves so that it never exists with a looser mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", string(sync))
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db, migrations); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// migrate applies the migrations the database has not seen yet, each in
+// its own transaction together with the version bump.
+func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d): was the database written by a newer Warden?",
+			version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return errors.Join(fmt.Errorf("schema version %d: %w", v+1, err), tx.Rollback())
+		}
+		// PRAGMA takes no bound parameters; v is an int we control.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			return errors.Join(fmt.Errorf("schema version %d: %w", v+1, err), tx.Rollback())
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("schema version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
