@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRevocationsSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := dir.OpenRevocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Revoked(ctx, "abc"); err != nil || got {
+		t.Fatalf("Revoked(abc) before revocation = %v, %v", got, err)
+	}
+	at := time.Unix(1_800_000_000, 0)
+	for range 2 { // a second revocation of the same id is harmless
+		if err := r.Revoke(ctx, Revocation{TokenID: "abc", RevokedAt: at, RevokedBy: "cli", Reason: "lost laptop"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Revoke(ctx, Revocation{}); err == nil {
+		t.Error("Revoke accepted an empty token id")
+	}
+	r.Close()
+
+	// A second handle, as the CLI and the server each hold one.
+	r2, err := dir.OpenRevocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if got, err := r2.Revoked(ctx, "abc"); err != nil || !got {
+		t.Fatalf("Revoked(abc) after reopen = %v, %v", got, err)
+	}
+	if got, _ := r2.Revoked(ctx, "abd"); got {
+		t.Error("an unrelated id reads as revoked")
+	}
+	list, err := r2.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Reason != "lost laptop" || !list[0].RevokedAt.Equal(at) {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	info, err := os.Stat(filepath.Join(dir.path, "revocations.db"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode = %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+}
+
+func TestOpenSQLiteRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	two := []string{"CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y INTEGER)"}
+	db, err := OpenSQLite(ctx, path, SyncNormal, two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 2 {
+		t.Fatalf("user_version = %d, %v; want 2", v, err)
+	}
+	db.Close()
+	_, err = OpenSQLite(ctx, path, SyncNormal, two[:1])
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("opening a newer schema with fewer migrations: err = %v", err)
+	}
+	if _, err := OpenSQLite(ctx, path, "OFF", two); err == nil {
+		t.Error("synchronous=OFF was accepted")
+	}
+}
