@@ -26,7 +26,7 @@ func (s *Server) prepare(c echo.Context, body completionRequest, object, idPrefi
 	if err := s.decodeBody(c, body); err != nil {
 		return nil, engine.Request{}, completionHeader{}, err
 	}
-	m, err := s.model(body.fields().Model)
+	m, err := s.model(c, body.fields().Model)
 	if err != nil {
 		return nil, engine.Request{}, completionHeader{}, err
 	}
@@ -52,7 +52,7 @@ func (s *Server) chatCompletions(c echo.Context) error {
 		return err
 	}
 	if !body.Stream {
-		text, res, err := generateAll(c, m, req)
+		text, res, err := s.generateAll(c, m, req)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	empty := ""
 	opening := chunk(chatChoice{Delta: &replyMessage{Role: "assistant", Content: &empty}})
 	stream := newEventStream(c, s.log)
-	res, err := m.Generate(c.Request().Context(), req, func(text string) error {
+	res, err := s.generate(c, m, req, func(text string) error {
 		if !stream.started {
 			if err := stream.send(opening); err != nil {
 				return err
@@ -101,7 +101,7 @@ func (s *Server) completions(c echo.Context) error {
 		return err
 	}
 	if !body.Stream {
-		text, res, err := generateAll(c, m, req)
+		text, res, err := s.generateAll(c, m, req)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *Server) completions(c echo.Context) error {
 		return textCompletion{completionHeader: head, Choices: []textChoice{choice}}
 	}
 	stream := newEventStream(c, s.log)
-	res, err := m.Generate(c.Request().Context(), req, func(text string) error {
+	res, err := s.generate(c, m, req, func(text string) error {
 		return stream.send(chunk(textChoice{Text: text}))
 	})
 	if err != nil {
@@ -131,9 +131,9 @@ func (s *Server) completions(c echo.Context) error {
 }
 
 // generateAll runs a request to the end and returns all its text.
-func generateAll(c echo.Context, m engine.Generator, req engine.Request) (string, engine.Result, error) {
+func (s *Server) generateAll(c echo.Context, m engine.Generator, req engine.Request) (string, engine.Result, error) {
 	var text strings.Builder
-	res, err := m.Generate(c.Request().Context(), req, func(piece string) error {
+	res, err := s.generate(c, m, req, func(piece string) error {
 		text.WriteString(piece)
 		return nil
 	})

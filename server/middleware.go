@@ -78,7 +78,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return // a stream reports its own errors; a departed client needs none
 	}
 	ae := toAPIError(err)
-	if ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable {
+	retry := ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable
+	if retry && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
 	if ae.Status >= http.StatusInternalServerError {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/warden-llm/warden/auth"
 	"github.com/warden-llm/warden/engine"
 )
 
@@ -31,6 +32,18 @@ type Config struct {
 	MaxBodyBytes int64 // requests with larger bodies get 413; 0: DefaultMaxBodyBytes
 	Version      string
 	Logger       *slog.Logger
+
+	// Auth verifies bearer tokens; nil turns authentication off, which
+	// the command line allows on loopback only.
+	Auth Authenticator
+	// Revocations backs POST /admin/tokens/revoke.
+	Revocations Revoker
+	// RequestsPerMinute and TokensPerMinute limit each subject; 0: no limit.
+	RequestsPerMinute int
+	TokensPerMinute   int
+	// Settings is the effective configuration, secrets already redacted,
+	// that GET /admin/config shows.
+	Settings any
 }
 
 // DefaultMaxBodyBytes bounds a request body: ample for a long chat, small
@@ -48,10 +61,12 @@ const (
 
 // Server is the HTTP front of Warden.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	models map[string]engine.Generator
-	echo   *echo.Echo
+	cfg      Config
+	log      *slog.Logger
+	models   map[string]engine.Generator
+	echo     *echo.Echo
+	requests *limiter
+	tokens   *limiter
 }
 
 // New builds a server over the given models.
@@ -62,7 +77,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, models: map[string]engine.Generator{}}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, models: map[string]engine.Generator{},
+		requests: newLimiter(cfg.RequestsPerMinute, time.Now),
+		tokens:   newLimiter(cfg.TokensPerMinute, time.Now),
+	}
 	for _, m := range cfg.Models {
 		name := m.Info().Name
 		if _, dup := s.models[name]; dup {
@@ -76,10 +95,21 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanics, s.requestLog, securityHeaders)
 	e.GET("/healthz", s.healthz)
-	e.GET("/v1/models", s.listModels)
-	e.GET("/v1/models/:model", s.getModel)
-	e.POST("/v1/chat/completions", s.chatCompletions)
-	e.POST("/v1/completions", s.completions)
+
+	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit)
+	v1.GET("/models", s.listModels)
+	v1.GET("/models/:model", s.getModel)
+	v1.POST("/chat/completions", s.chatCompletions)
+	v1.POST("/completions", s.completions)
+
+	admin := e.Group("/admin", s.authenticate)
+	admin.GET("/config", s.adminConfig, require(auth.RoleAdmin))
+	admin.POST("/tokens/revoke", s.revokeToken, require(auth.RoleAdmin))
+	admin.GET("/tokens/revoked", s.listRevoked, require(auth.RoleAdmin))
+
+	// Unknown paths get the same 401 as known ones without a token, so
+	// an anonymous caller cannot map the API.
+	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, s.authenticate)
 	s.echo = e
 	return s, nil
 }
@@ -120,18 +150,22 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// listModels lists the models the caller's token allows.
 func (s *Server) listModels(c echo.Context) error {
 	list := modelList{Object: "list", Data: []modelObject{}}
+	id := identity(c)
 	for _, m := range s.cfg.Models {
-		list.Data = append(list.Data, modelObjectOf(m.Info()))
+		if id.MayUse(m.Info().Name) {
+			list.Data = append(list.Data, modelObjectOf(m.Info()))
+		}
 	}
 	return c.JSON(http.StatusOK, list)
 }
 
 func (s *Server) getModel(c echo.Context) error {
-	m, ok := s.models[c.Param("model")]
-	if !ok {
-		return modelNotFound(c.Param("model"))
+	m, err := s.model(c, c.Param("model"))
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, modelObjectOf(m.Info()))
 }
@@ -140,10 +174,14 @@ func modelObjectOf(info engine.ModelInfo) modelObject {
 	return modelObject{ID: info.Name, Object: "model", Created: info.Created, OwnedBy: "warden"}
 }
 
-// model finds the model a request names.
-func (s *Server) model(name string) (engine.Generator, error) {
+// model finds the model a request names, if the caller may use it.
+func (s *Server) model(c echo.Context, name string) (engine.Generator, error) {
 	if name == "" {
 		return nil, invalidParam("model", "model is required")
+	}
+	c.Set(modelKey, name)
+	if !identity(c).MayUse(name) {
+		return nil, modelNotAllowed(name)
 	}
 	m, ok := s.models[name]
 	if !ok {

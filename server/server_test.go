@@ -17,13 +17,18 @@ import (
 // fakeModel stands in for llama.cpp: it echoes back the request it got, so
 // tests see exactly what the server handed the engine.
 type fakeModel struct {
+	name    string // default "fake"
 	pieces  []string
 	context int
 	got     chan engine.Request
 }
 
 func (f *fakeModel) Info() engine.ModelInfo {
-	return engine.ModelInfo{Name: "fake", Context: f.context, Created: 1700000000}
+	name := f.name
+	if name == "" {
+		name = "fake"
+	}
+	return engine.ModelInfo{Name: name, Context: f.context, Created: 1700000000}
 }
 
 func (f *fakeModel) Generate(ctx context.Context, req engine.Request, emit func(string) error) (engine.Result, error) {
