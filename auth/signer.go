@@ -49,7 +49,7 @@ func LoadSigner(spec KeySpec) (Signer, error) {
 		if err != nil {
 			return Signer{}, fmt.Errorf("signing key %s: %w", spec.File, err)
 		}
-		return Signer{ID: k.ID, Alg: k.Alg, key: k.key}, nil
+		return Signer(k), nil
 	}
 	if block.Type != "PRIVATE KEY" {
 		return Signer{}, fmt.Errorf("signing key %s: want a PKCS#8 \"PRIVATE KEY\" PEM block, got %q", spec.File, block.Type)
@@ -80,7 +80,7 @@ func (s Signer) Public() Key {
 	if cs, ok := s.key.(crypto.Signer); ok {
 		return Key{ID: s.ID, Alg: s.Alg, key: cs.Public()}
 	}
-	return Key{ID: s.ID, Alg: s.Alg, key: s.key}
+	return Key(s)
 }
 
 // TokenRequest is what a new token grants.
