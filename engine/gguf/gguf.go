@@ -5,9 +5,11 @@
 // Read and Open parse and validate only the header; tensor data is never
 // loaded. The reader treats its input as hostile: every length and count is
 // checked against the bytes that remain before anything is allocated, counts
-// are capped (see the Max constants), and the tensor layout must be exactly
-// the contiguous, aligned one ggml itself requires. Encoder writes files
-// that satisfy the same rules, streaming tensor data from callbacks.
+// are capped (see the Max constants), the tokenizer arrays llama.cpp indexes
+// by token id must agree in length and type, and the tensor layout must be
+// exactly the contiguous, aligned one ggml itself requires, with nothing
+// after it. Encoder writes files that satisfy the same rules, streaming
+// tensor data from callbacks.
 package gguf
 
 import (

@@ -190,6 +190,9 @@ func (d *decoder) readKVs(f *File, n int) error {
 		}
 		f.Alignment = uint64(a)
 	}
+	if err := checkTokenizer(f.Lookup); err != nil {
+		return d.errorf("%v", err)
+	}
 	return nil
 }
 
@@ -366,6 +369,12 @@ func (d *decoder) readTensors(f *File, n int) error {
 		if end := data + t.Offset + t.Size; end > uint64(d.size) {
 			return d.errorf("tensor %q data ends at byte %d, past the end of the %d-byte file", t.Name, end, d.size)
 		}
+	}
+	// Bytes past the padded data section are not part of any tensor: no
+	// writer produces them, and they could smuggle content past a review
+	// of the header.
+	if end := data + next; uint64(d.size) > end {
+		return d.errorf("%d bytes of trailing data after the data section, which ends at byte %d", uint64(d.size)-end, end)
 	}
 	return nil
 }

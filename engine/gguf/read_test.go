@@ -18,6 +18,23 @@ func (r raw) str(s string) raw             { return append(r.u64(uint64(len(s)))
 func (r raw) zeros(n int) raw              { return append(r, make([]byte, n)...) }
 func (r raw) kvU32(k string, v uint32) raw { return r.str(k).u32(uint32(ValueUint32)).u32(v) }
 
+// arr appends an array KV of n elements of type elem, each encoded as each.
+func (r raw) arr(key string, elem ValueType, n int, each raw) raw {
+	r = r.str(key).u32(uint32(ValueArray)).u32(uint32(elem)).u64(uint64(n))
+	for range n {
+		r = append(r, each...)
+	}
+	return r
+}
+
+// vocab appends the three tokenizer arrays with the given lengths, in their
+// proper types.
+func (r raw) vocab(tokens, scores, types int) raw {
+	return r.arr(KeyTokens, ValueString, tokens, raw{}.str("t")).
+		arr(KeyScores, ValueFloat32, scores, raw{}.u32(0)).
+		arr(KeyTokenType, ValueInt32, types, raw{}.u32(1))
+}
+
 func header(version uint32, nTensors, nKV uint64) raw {
 	return raw(Magic).u32(version).u64(nTensors).u64(nKV)
 }
@@ -39,6 +56,8 @@ func TestReadMalformed(t *testing.T) {
 	oneTensor := func(typ GGMLType, offset uint64, dims ...uint64) raw {
 		return header(3, 1, 0).tensor("w", typ, offset, dims...)
 	}
+	// Every case is a distinct malformation and must be named by a distinct
+	// message: a precise error is what tells a user what is wrong.
 	tests := []struct {
 		name string
 		data raw
@@ -86,7 +105,22 @@ func TestReadMalformed(t *testing.T) {
 		{"overlapping tensors", header(3, 2, 0).tensor("a", TypeF32, 0, 16).tensor("b", TypeF32, 0, 1).withData(128), `tensor "b" offset 0, want 64`},
 		{"tensor past end", oneTensor(TypeF32, 0, 16).withData(63), `tensor "w" data ends at byte 128, past the end of the 127-byte file`},
 		{"tensor far past end", oneTensor(TypeF32, 0, 1<<40).withData(64), "extends past the end"},
+		{"trailing data", oneTensor(TypeF32, 0, 8).withData(64), "32 bytes of trailing data after the data section, which ends at byte 96"},
+		{"valid vocab", header(3, 0, 3).vocab(3, 3, 3), ""},
+		{"tokens not strings", header(3, 0, 1).arr(KeyTokens, ValueUint8, 3, raw{0}), "tokenizer.ggml.tokens is ARRAY of UINT8, want an ARRAY of STRING"},
+		{"tokens a scalar", header(3, 0, 1).str(KeyTokens).u32(uint32(ValueString)).str("t"), "tokenizer.ggml.tokens is STRING, want"},
+		{"empty vocabulary", header(3, 0, 1).arr(KeyTokens, ValueString, 0, nil), "tokenizer.ggml.tokens is empty"},
+		{"short scores", header(3, 0, 3).vocab(3, 2, 3), "tokenizer.ggml.scores has 2 entries but tokenizer.ggml.tokens has 3"},
+		{"long token types", header(3, 0, 3).vocab(3, 3, 4), "tokenizer.ggml.token_type has 4 entries but tokenizer.ggml.tokens has 3"},
+		{"scores as doubles", header(3, 0, 2).arr(KeyTokens, ValueString, 1, raw{}.str("t")).arr(KeyScores, ValueFloat64, 1, raw{}.u64(0)),
+			"tokenizer.ggml.scores is ARRAY of FLOAT64, want an ARRAY of FLOAT32"},
+		{"token types unsigned", header(3, 0, 2).arr(KeyTokens, ValueString, 1, raw{}.str("t")).arr(KeyTokenType, ValueUint32, 1, raw{}.u32(1)),
+			"tokenizer.ggml.token_type is ARRAY of UINT32, want an ARRAY of INT32"},
+		{"scores without tokens", header(3, 0, 1).arr(KeyScores, ValueFloat32, 1, raw{}.u32(0)), "tokenizer.ggml.scores is present without tokenizer.ggml.tokens"},
+		{"merges not strings", header(3, 0, 2).arr(KeyTokens, ValueString, 1, raw{}.str("t")).arr(KeyMerges, ValueInt32, 1, raw{}.u32(0)),
+			"tokenizer.ggml.merges is ARRAY of INT32, want an ARRAY of STRING"},
 	}
+	msgs := map[string]string{} // FormatError message -> case, to keep them distinct
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := Read(bytes.NewReader(tt.data), int64(len(tt.data)))
@@ -104,8 +138,12 @@ func TestReadMalformed(t *testing.T) {
 			}
 			var fe *FormatError
 			if !errors.As(err, &fe) {
-				t.Errorf("error %v is not a *FormatError", err)
+				t.Fatalf("error %v is not a *FormatError", err)
 			}
+			if other, dup := msgs[fe.Msg]; dup {
+				t.Errorf("cases %q and %q give the same message %q", other, tt.name, fe.Msg)
+			}
+			msgs[fe.Msg] = tt.name
 		})
 	}
 }

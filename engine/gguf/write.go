@@ -55,12 +55,12 @@ func NewEncoder(kvs []KV, tensors []TensorInfo) (*Encoder, error) {
 }
 
 func (e *Encoder) appendKVs(b []byte, kvs []KV) ([]byte, error) {
-	seen := make(map[string]bool, len(kvs))
+	seen := make(map[string]Value, len(kvs))
 	for _, kv := range kvs {
-		if seen[kv.Key] {
+		if _, dup := seen[kv.Key]; dup {
 			return nil, fmt.Errorf("duplicate metadata key %q", kv.Key)
 		}
-		seen[kv.Key] = true
+		seen[kv.Key] = kv.Value
 		if len(kv.Key) > MaxStringLen {
 			return nil, fmt.Errorf("metadata key of %d bytes exceeds the limit of %d", len(kv.Key), MaxStringLen)
 		}
@@ -78,7 +78,11 @@ func (e *Encoder) appendKVs(b []byte, kvs []KV) ([]byte, error) {
 			return nil, fmt.Errorf("metadata key %q: %w", kv.Key, err)
 		}
 	}
-	return b, nil
+	err := checkTokenizer(func(key string) (Value, bool) {
+		v, ok := seen[key]
+		return v, ok
+	})
+	return b, err
 }
 
 func (e *Encoder) appendTensors(b []byte, tensors []TensorInfo) ([]byte, error) {

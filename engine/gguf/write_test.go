@@ -304,6 +304,8 @@ func TestNewEncoderRejects(t *testing.T) {
 		{"zero dim", nil, []TensorInfo{{Name: "t", Type: TypeF32, Dims: []uint64{2, 0}}}, "dimension 1 is 0"},
 		{"bad type", nil, []TensorInfo{{Name: "t", Type: 5, Dims: []uint64{32}}}, "unknown ggml type 5"},
 		{"partial block", nil, []TensorInfo{{Name: "t", Type: TypeQ8_0, Dims: []uint64{16}}}, "not a multiple"},
+		{"vocab mismatch", []KV{{KeyTokens, Array([]string{"a", "b"})}, {KeyScores, Array([]float32{0})}}, nil,
+			"tokenizer.ggml.scores has 1 entries but tokenizer.ggml.tokens has 2"},
 	}
 	for _, tt := range tests {
 		if _, err := NewEncoder(tt.kvs, tt.tensors); err == nil || !strings.Contains(err.Error(), tt.want) {
