@@ -1,6 +1,6 @@
-// Package auth decides who may call Warden. Token verification and roles
-// build on the rule here: an endpoint without authentication never leaves
-// the machine.
+// Package auth decides who may call Warden: bearer tokens (JWT) verified
+// strictly against pinned keys, the roles they grant, and the rule that an
+// endpoint without authentication never leaves the machine.
 package auth
 
 import (
@@ -12,14 +12,15 @@ import (
 // authentication is enabled. A name other than "localhost" is refused too:
 // it could resolve to anything.
 func CheckListenAddress(host string, authEnabled bool) error {
-	if authEnabled || isLoopback(host) {
+	if authEnabled || IsLoopback(host) {
 		return nil
 	}
-	return fmt.Errorf("refusing to listen on %q: without authentication anyone who can reach that address could use the model; "+
-		"listen on 127.0.0.1 (the default) or ::1, or put a reverse proxy that authenticates in front of Warden", host)
+	return fmt.Errorf("refusing to listen on %q with authentication off: anyone who can reach that address could use the model "+
+		"and every admin endpoint; turn authentication on (drop --auth=false) or listen on 127.0.0.1 (the default) or ::1", host)
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host is a loopback address or "localhost".
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -117,9 +117,12 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the server's routes, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }
 
+// TLS names the certificate and key to serve HTTPS with; empty: HTTP.
+type TLS struct{ CertFile, KeyFile string }
+
 // Serve answers requests on ln until ctx ends, then stops accepting and
 // waits up to grace for running requests to finish.
-func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tls TLS, grace time.Duration) error {
 	hs := &http.Server{
 		Handler:           s.echo,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -130,7 +133,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tls.CertFile != "" {
+			errc <- hs.ServeTLS(ln, tls.CertFile, tls.KeyFile)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

@@ -59,3 +59,16 @@ func (d Dir) Models() (string, error) {
 	}
 	return p, nil
 }
+
+// Keys is the directory for keys Warden generates itself, such as the
+// local token-signing key.
+func (d Dir) Keys() (string, error) {
+	p := filepath.Join(d.path, "keys")
+	if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("create keys directory: %w", err)
+	}
+	return p, nil
+}
+
+// Path is the directory itself.
+func (d Dir) Path() string { return d.path }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 type benchHTTPOptions struct {
 	url       string
+	token     string
 	model     string
 	clients   int
 	requests  int
@@ -71,6 +73,7 @@ speed (after the first token), time to first token p50/p95, and errors.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "http://127.0.0.1:8080", "server base URL")
+	f.StringVar(&o.token, "token", os.Getenv("WARDEN_TOKEN"), "bearer token with role user (default $WARDEN_TOKEN)")
 	f.StringVar(&o.model, "model", "", "model name to request (required)")
 	f.IntVar(&o.clients, "clients", 1, "concurrent clients")
 	f.IntVar(&o.requests, "requests", 3, "requests per client")
@@ -139,7 +142,7 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 					results <- streamFigures{err: err}
 					continue
 				}
-				results <- streamOnce(ctx, url, body)
+				results <- streamOnce(ctx, url, o.token, body)
 			}
 		}()
 	}
@@ -149,12 +152,15 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 }
 
 // streamOnce sends one streaming completion and times its chunks.
-func streamOnce(ctx context.Context, url string, body []byte) streamFigures {
+func streamOnce(ctx context.Context, url, token string, body []byte) streamFigures {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
 		return streamFigures{err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -46,7 +46,17 @@ func applyConfigFile(cmd *cobra.Command, path string) error {
 
 func setFlag(flags *pflag.FlagSet, f *pflag.Flag, v any) error {
 	switch v := v.(type) {
-	case map[string]any, []any:
+	case []any:
+		if !strings.HasSuffix(f.Value.Type(), "Array") && !strings.HasSuffix(f.Value.Type(), "Slice") {
+			return fmt.Errorf("want a single value, got a list")
+		}
+		for _, item := range v {
+			if err := setFlag(flags, f, item); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
 		return fmt.Errorf("want a single value, got %T", v)
 	case nil:
 		return fmt.Errorf("no value")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/warden-llm/warden/auth"
 	"github.com/warden-llm/warden/engine"
@@ -30,8 +30,14 @@ type serveOptions struct {
 	queue         int
 	queueTimeout  time.Duration
 	allowUnpinned bool
+	reverify      bool
 	maxBody       int64
 	grace         time.Duration
+	auth          authOptions
+	rateRequests  int
+	rateTokens    int
+	tlsCert       string
+	tlsKey        string
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -51,19 +57,23 @@ it exists to show the whole path working.
 models/ folder) or a path to a .gguf file. Either way the file's SHA-256 and
 size must match its models.lock entry, or Warden refuses to load it.
 
-Warden listens on 127.0.0.1 only: it has no authentication yet, so it
-refuses addresses other machines could reach.`,
+Every API call needs a bearer token (a JWT) whose roles allow it; only
+/healthz is open. Without --auth-key, Warden trusts its own Ed25519 key,
+generated in the data directory on first use, and "warden token issue"
+signs with that key. Warden listens on 127.0.0.1 by default; it refuses
+an address other machines can reach when authentication is off, and warns
+when such an address is served without TLS.`,
 		Example: `  warden serve
   warden serve --model ./models/tinyllama.gguf --ctx 4096 --parallel 4
-  curl http://127.0.0.1:8080/v1/models`,
+  curl -H "Authorization: Bearer $(warden token issue --sub me --role user)" http://127.0.0.1:8080/v1/models`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), g, o)
+			return runServe(cmd, g, o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.model, "model", "", "model to serve: a models.lock name or a .gguf path (default: the built-in demo model)")
-	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on (loopback only, until authentication exists)")
+	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on; beyond loopback only with --auth on")
 	f.IntVar(&o.port, "port", 8080, "TCP port to listen on")
 	f.IntVar(&o.ctx, "ctx", 0, "context window per request, in tokens (default: the model's, at most 4096)")
 	f.IntVar(&o.parallel, "parallel", 1, "requests decoded together; each gets its own --ctx tokens of KV cache")
@@ -73,18 +83,33 @@ refuses addresses other machines could reach.`,
 	f.IntVar(&o.threads, "threads", 0, "CPU threads for llama.cpp (default: all cores)")
 	f.IntVar(&o.gpuLayers, "gpu-layers", -1, "layers to offload to a GPU when one is available (-1: all)")
 	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "DEVELOPMENT ONLY: load a model that models.lock does not pin")
+	f.BoolVar(&o.reverify, "reverify", false, "hash the model in full even if the verified-hash cache knows the file")
 	f.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long running requests may take to finish")
+	f.IntVar(&o.rateRequests, "rate-requests", 600, "requests per minute allowed to each token subject (0: no limit)")
+	f.IntVar(&o.rateTokens, "rate-tokens", 0, "prompt plus completion tokens per minute allowed to each subject (0: no limit)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	o.auth.register(f)
 	return cmd
 }
 
-func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
+func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
+	ctx := cmd.Context()
 	log, err := g.logger()
 	if err != nil {
 		return err
 	}
-	if err := auth.CheckListenAddress(o.host, false); err != nil {
+	if err := auth.CheckListenAddress(o.host, o.auth.enabled); err != nil {
 		return err
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if !o.auth.enabled {
+		log.Warn("AUTHENTICATION IS OFF (--auth=false): anyone on this machine can use every endpoint")
+	} else if o.tlsCert == "" && !auth.IsLoopback(o.host) {
+		log.Warn("serving beyond loopback without TLS: tokens and prompts cross the network in clear; pass --tls-cert and --tls-key", "host", o.host)
 	}
 	switch {
 	case o.port < 0 || o.port > 65535:
@@ -99,12 +124,13 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	choice, err := chooseModel(o.model, g.lock, dir, o.allowUnpinned, log)
+	choice, err := chooseModel(ctx, modelRequest{arg: o.model, lockPath: g.lock, allowUnpinned: o.allowUnpinned, reverify: o.reverify}, dir, log)
 	if err != nil {
 		return err
 	}
+	defer choice.release()
 	model, err := llamacpp.Load(ctx, llamacpp.Config{
-		Path:         choice.path,
+		Path:         choice.loadPath(),
 		Name:         choice.name,
 		SHA256:       choice.sha256,
 		Context:      o.ctx,
@@ -120,13 +146,40 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	defer model.Close()
+	if err := choice.checkUnchanged(); err != nil {
+		return err
+	}
+	choice.release()
 
-	srv, err := server.New(server.Config{
-		Models:       []engine.Generator{model},
-		MaxBodyBytes: o.maxBody,
-		Version:      version,
-		Logger:       log,
-	})
+	cfg := server.Config{
+		Models:            []engine.Generator{model},
+		MaxBodyBytes:      o.maxBody,
+		Version:           version,
+		Logger:            log,
+		RequestsPerMinute: o.rateRequests,
+		TokensPerMinute:   o.rateTokens,
+		Settings:          settings(cmd),
+	}
+	if o.auth.enabled {
+		revs, err := dir.OpenRevocations(ctx)
+		if err != nil {
+			return err
+		}
+		defer revs.Close()
+		keys, err := o.auth.trustedKeys(dir)
+		if err != nil {
+			return err
+		}
+		v, err := auth.NewVerifier(auth.VerifierConfig{
+			Keys: keys, Issuer: o.auth.issuer, Audience: o.auth.audience,
+			MaxLifetime: o.auth.maxLifetime, Skew: o.auth.skew, Revocations: revs,
+		})
+		if err != nil {
+			return err
+		}
+		cfg.Auth, cfg.Revocations = v, revs
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -134,9 +187,35 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("ready", "addr", "http://"+ln.Addr().String(), "model", choice.name)
-	fmt.Fprintf(os.Stderr, "\nWarden is serving %q. Try:\n\n  curl -s http://%s/v1/chat/completions -H 'Content-Type: application/json' \\\n"+
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("ready", "addr", scheme+"://"+ln.Addr().String(), "model", choice.name, "auth", o.auth.enabled)
+	printTryIt(scheme, ln.Addr().String(), choice.name, o.auth.enabled && len(o.auth.keys) == 0)
+	return srv.Serve(ctx, ln, server.TLS{CertFile: o.tlsCert, KeyFile: o.tlsKey}, o.grace)
+}
+
+// printTryIt shows how to call the server that just started. With the
+// local signing key, the token command needs no options beyond the data
+// directory's.
+func printTryIt(scheme, addr, model string, localKey bool) {
+	token := ""
+	if localKey {
+		token = "  TOKEN=$(warden token issue --sub me --role user)   # add the same --data-dir/--config as serve\n"
+	}
+	fmt.Fprintf(os.Stderr, "\nWarden is serving %q. Try:\n\n%s  curl -s %s://%s/v1/chat/completions -H \"Authorization: Bearer $TOKEN\" \\\n"+
+		"    -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"model\": %q, \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}], \"max_tokens\": 32}'\n\n",
-		choice.name, ln.Addr(), choice.name)
-	return srv.Serve(ctx, ln, o.grace)
+		model, token, scheme, addr, model)
+}
+
+// settings is the effective configuration GET /admin/config shows: every
+// serve flag's value. Flags name files, never secrets themselves.
+func settings(cmd *cobra.Command) map[string]string {
+	out := map[string]string{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		out[f.Name] = f.Value.String()
+	})
+	return out
 }
