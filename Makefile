@@ -80,10 +80,11 @@ BENCH_PORT ?= 18080
 bench: build
 	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
 	bin/warden bench engine --model $(BENCH_MODEL) --log-level warn --runs 2 --prompt-tokens 16 --gen-tokens 64
-	@bin/warden serve --model $(BENCH_MODEL) --allow-unpinned --ctx 512 --parallel 8 --port $(BENCH_PORT) \
+	@token=$$(bin/warden token issue --data-dir build/bench-data --sub bench --role user) || exit 1; \
+	bin/warden serve --model $(BENCH_MODEL) --allow-unpinned --ctx 512 --parallel 8 --port $(BENCH_PORT) \
 		--data-dir build/bench-data --log-level warn & pid=$$!; trap "kill $$pid" EXIT; \
 	for k in 1 4 8; do \
-		bin/warden bench http --url http://127.0.0.1:$(BENCH_PORT) --model $(notdir $(BENCH_MODEL:.gguf=)) \
+		bin/warden bench http --url http://127.0.0.1:$(BENCH_PORT) --token $$token --model $(notdir $(BENCH_MODEL:.gguf=)) \
 			--wait 2m --clients $$k --requests 2 --max-tokens 64 || exit 1; \
 	done
 
