@@ -122,6 +122,8 @@ type Options struct {
 
 	// sync is store.SyncFull outside the benchmark comparing it.
 	sync store.Sync
+	// purgeChunk is defaultPurgeChunk outside tests.
+	purgeChunk int
 }
 
 func (o *Options) setDefaults() error {
@@ -154,6 +156,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.sync == "" {
 		o.sync = store.SyncFull
+	}
+	if o.purgeChunk <= 0 {
+		o.purgeChunk = defaultPurgeChunk
 	}
 	return nil
 }

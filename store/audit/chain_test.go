@@ -187,3 +187,54 @@ func TestPurgeRefusesBrokenRows(t *testing.T) {
 		t.Errorf("%d rows left, want all 4", n)
 	}
 }
+
+func TestPurgeInChunks(t *testing.T) {
+	path := dbPath(t)
+	key := newKey(t)
+	l := openLog(t, path, Options{Key: key, purgeChunk: 3})
+	old := time.Now().Add(-400 * 24 * time.Hour)
+	for i := range 10 {
+		rec := request(i)
+		rec.Time = old
+		submit(t, l, rec)
+	}
+	recent := request(10)
+	recent.Time = time.Now()
+	submit(t, l, recent)
+	waitFor(t, "11 rows", func() bool { return countRows(t, path) == 11 })
+
+	// Records keep arriving while the purge steps through its chunks.
+	more := make(chan error, 1)
+	go func() {
+		for i := range 50 {
+			if err := l.Submit(context.Background(), request(100+i)); err != nil {
+				more <- err
+				return
+			}
+		}
+		more <- nil
+	}()
+	res, err := l.Purge(context.Background(), old.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-more; err != nil {
+		t.Fatal(err)
+	}
+	if res != (PurgeResult{Deleted: 10, FirstID: 1, LastID: 10}) {
+		t.Errorf("purge result %+v, want rows 1 to 10", res)
+	}
+	closeLog(t, l)
+	rd := openReader(t, path, key)
+	rep := verifyOK(t, rd)
+	if rep.Checkpoint == nil || rep.Checkpoint.LastID != 10 || rep.FirstID != 11 || rep.Rows != 1+50+1 {
+		t.Errorf("after purge: %v, want checkpoint 10 and 52 rows", rep)
+	}
+	page, err := rd.Query(context.Background(), Filter{Kind: KindSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 || !strings.Contains(page.Entries[0].Detail, "deleted rows 1 to 10 (10)") {
+		t.Errorf("purge records: %+v, want one for rows 1 to 10", page.Entries)
+	}
+}

@@ -15,15 +15,22 @@ type PurgeResult struct {
 	FirstID, LastID int64 // the range deleted
 }
 
+// defaultPurgeChunk bounds the rows deleted per transaction, so that a
+// large purge lets queued records through between its steps instead of
+// holding the writer until Submit times out.
+const defaultPurgeChunk = 10_000
+
 type purgeRequest struct {
 	ctx    context.Context
 	cutoff time.Time
+	sofar  PurgeResult
 	reply  chan purgeReply
 }
 
 type purgeReply struct {
-	res PurgeResult
-	err error
+	res  PurgeResult // sofar and this step
+	more bool        // old rows remain
+	err  error
 }
 
 // Purge deletes the records older than olderThan and records the purge as
@@ -31,40 +38,81 @@ type purgeReply struct {
 // first record at or after the cutoff, so that what remains is one chain
 // starting at a checkpoint (the last deleted row's id and hash, MAC'd with
 // the key). It refuses to delete rows that do not verify: they may be the
-// evidence of tampering.
+// evidence of tampering. On error, the result says what was deleted.
 func (l *Log) Purge(ctx context.Context, olderThan time.Time) (PurgeResult, error) {
-	req := purgeRequest{ctx: ctx, cutoff: olderThan, reply: make(chan purgeReply, 1)}
-	select {
-	case l.purges <- req:
-	case <-l.done:
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", ErrClosed)
-	case <-ctx.Done():
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", ctx.Err())
-	}
-	select {
-	case rep := <-req.reply:
-		return rep.res, rep.err
-	case <-ctx.Done():
-		// The purge's transaction is bound to ctx too and rolls back.
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", ctx.Err())
+	var res PurgeResult
+	for {
+		rep, err := l.purgeStep(ctx, olderThan, res)
+		if err != nil {
+			return res, fmt.Errorf("purge audit log: %w", err)
+		}
+		res = rep.res
+		if !rep.more {
+			return res, nil
+		}
 	}
 }
 
-// purge runs on the writer goroutine, in one transaction.
-func (l *Log) purge(ctx context.Context, cutoff time.Time) (PurgeResult, error) {
+func (l *Log) purgeStep(ctx context.Context, cutoff time.Time, sofar PurgeResult) (purgeReply, error) {
+	req := purgeRequest{ctx: ctx, cutoff: cutoff, sofar: sofar, reply: make(chan purgeReply, 1)}
+	select {
+	case l.purges <- req:
+	case <-l.done:
+		return purgeReply{}, ErrClosed
+	case <-ctx.Done():
+		return purgeReply{}, ctx.Err()
+	}
+	select {
+	case rep := <-req.reply:
+		return rep, rep.err
+	case <-ctx.Done():
+		// The step's transaction is bound to ctx too and rolls back.
+		return purgeReply{}, ctx.Err()
+	}
+}
+
+// purge runs one step of a purge on the writer goroutine, in one
+// transaction: delete a chunk of rows and move the checkpoint; the
+// last step also appends the system record.
+func (l *Log) purge(req purgeRequest) purgeReply {
+	ctx := req.ctx
 	tx, err := l.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", err)
+		return purgeReply{err: err}
 	}
 	defer tx.Rollback() // after Commit, a no-op
 	// Zero the deleted texts instead of leaving them in free pages.
 	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", err)
+		return purgeReply{err: err}
 	}
-	res, err := l.deleteOld(ctx, tx, cutoff)
+	step, more, err := l.deleteOld(ctx, tx, req.cutoff)
 	if err != nil {
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", err)
+		return purgeReply{err: err}
 	}
+	res := req.sofar
+	if step.Deleted > 0 {
+		if res.Deleted == 0 {
+			res.FirstID = step.FirstID
+		}
+		res.Deleted += step.Deleted
+		res.LastID = step.LastID
+	}
+	if !more {
+		if err := l.recordPurge(ctx, tx, req.cutoff, res); err != nil {
+			return purgeReply{err: err}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return purgeReply{err: err}
+	}
+	if !more {
+		l.opts.Logger.Info("audit log purged", "cutoff", req.cutoff, "deleted", res.Deleted,
+			"first_id", res.FirstID, "last_id", res.LastID)
+	}
+	return purgeReply{res: res, more: more}
+}
+
+func (l *Log) recordPurge(ctx context.Context, tx *sql.Tx, cutoff time.Time, res PurgeResult) error {
 	detail := fmt.Sprintf("retention cutoff %s: nothing to delete", cutoff.UTC().Format(time.RFC3339))
 	if res.Deleted > 0 {
 		detail = fmt.Sprintf("retention cutoff %s: deleted rows %d to %d (%d)",
@@ -72,63 +120,64 @@ func (l *Log) purge(ctx context.Context, cutoff time.Time) (PurgeResult, error) 
 	}
 	r, err := l.prepare(Record{Kind: KindSystem, Action: "purge"})
 	if err != nil {
-		return PurgeResult{}, err
+		return err
 	}
 	r.detail = detail // written here, nothing to redact
-	if err := appendRows(ctx, tx, l.opts.Key, []*row{r}); err != nil {
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return PurgeResult{}, fmt.Errorf("purge audit log: %w", err)
-	}
-	l.opts.Logger.Info("audit log purged", "cutoff", cutoff, "deleted", res.Deleted,
-		"first_id", res.FirstID, "last_id", res.LastID)
-	return res, nil
+	return appendRows(ctx, tx, l.opts.Key, []*row{r})
 }
 
-func (l *Log) deleteOld(ctx context.Context, tx *sql.Tx, cutoff time.Time) (PurgeResult, error) {
+// deleteOld deletes the next chunk of rows before the first one at or
+// after cutoff, after checking that they verify, and moves the checkpoint
+// past them. more says whether old rows may remain beyond the chunk.
+func (l *Log) deleteOld(ctx context.Context, tx *sql.Tx, cutoff time.Time) (res PurgeResult, more bool, err error) {
 	start, _, broken, err := chainStart(ctx, tx, l.opts.Key)
 	if err != nil {
-		return PurgeResult{}, err
+		return res, false, err
 	}
 	if broken != nil {
-		return PurgeResult{}, fmt.Errorf("refused: %s: %s", broken.Problem, broken.Detail)
+		return res, false, fmt.Errorf("refused: %s: %s", broken.Problem, broken.Detail)
 	}
-	var upto int64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM records WHERE time_us >= ? ORDER BY id LIMIT 1`,
-		cutoff.UnixMicro()).Scan(&upto)
+	// Look only within the chunk, so that each step reads what it deletes
+	// and no more.
+	upto := start.id + int64(l.opts.purgeChunk)
+	var recent int64
+	err = tx.QueryRowContext(ctx, `SELECT id FROM records WHERE id <= ? AND time_us >= ? ORDER BY id LIMIT 1`,
+		upto, cutoff.UnixMicro()).Scan(&recent)
 	switch {
 	case err == nil:
-		upto--
+		upto = recent - 1
 	case errors.Is(err, sql.ErrNoRows):
-		err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM records`).Scan(&upto)
+		var last int64
+		err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM records`).Scan(&last)
+		more = last > upto
+		upto = min(upto, last)
 	}
 	if err != nil {
-		return PurgeResult{}, fmt.Errorf("find rows to purge: %w", err)
+		return res, false, fmt.Errorf("find rows to purge: %w", err)
 	}
 	if upto <= start.id {
-		return PurgeResult{}, nil
+		return res, false, nil
 	}
 	w, err := walk(ctx, tx, l.opts.Key, start, upto)
 	if err != nil {
-		return PurgeResult{}, err
+		return res, false, err
 	}
 	if w.broken != nil {
-		return PurgeResult{}, fmt.Errorf("refused: row %d does not verify (%s: %s)", w.broken.ID, w.broken.Problem, w.broken.Detail)
+		return res, false, fmt.Errorf("refused: row %d does not verify (%s: %s)", w.broken.ID, w.broken.Problem, w.broken.Detail)
 	}
 	del, err := tx.ExecContext(ctx, `DELETE FROM records WHERE id <= ?`, upto)
 	if err != nil {
-		return PurgeResult{}, fmt.Errorf("delete rows up to %d: %w", upto, err)
+		return res, false, fmt.Errorf("delete rows up to %d: %w", upto, err)
 	}
 	n, err := del.RowsAffected()
 	if err != nil {
-		return PurgeResult{}, fmt.Errorf("delete rows up to %d: %w", upto, err)
+		return res, false, fmt.Errorf("delete rows up to %d: %w", upto, err)
 	}
 	cp := checkpoint{lastID: w.last.id, lastHash: w.last.hash, timeUS: time.Now().UnixMicro()}
 	cp.mac = cp.sum(l.opts.Key)
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO checkpoint (one, last_id, last_hash, time_us, mac)
 		VALUES (1, ?, ?, ?, ?)`, cp.lastID, cp.lastHash, cp.timeUS, cp.mac); err != nil {
-		return PurgeResult{}, fmt.Errorf("write checkpoint: %w", err)
+		return res, false, fmt.Errorf("write checkpoint: %w", err)
 	}
-	return PurgeResult{Deleted: n, FirstID: w.first, LastID: w.last.id}, nil
+	return PurgeResult{Deleted: n, FirstID: w.first, LastID: w.last.id}, more, nil
 }

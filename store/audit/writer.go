@@ -32,8 +32,7 @@ func (l *Log) run() {
 				}
 				batch = append(batch, r)
 			case req := <-l.purges:
-				res, err := l.purge(req.ctx, req.cutoff)
-				req.reply <- purgeReply{res, err}
+				req.reply <- l.purge(req)
 				continue
 			}
 		}
@@ -95,7 +94,7 @@ func (l *Log) pause() bool {
 		case <-l.abort:
 			return false
 		case req := <-l.purges:
-			req.reply <- purgeReply{err: fmt.Errorf("purge audit log: %w", l.Err())}
+			req.reply <- purgeReply{err: l.Err()}
 		}
 	}
 }
