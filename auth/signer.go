@@ -187,19 +187,34 @@ func GenerateKey(kind, prefix string) ([]string, error) {
 	return []string{privPath, pubPath}, nil
 }
 
+// writeNew writes a file that appears complete or not at all, and never
+// replaces one: it is written under a temporary name and hard-linked into
+// place, which fails if the name exists.
 func writeNew(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	tmp, err := os.CreateTemp(dir, ".key-*")
 	if err != nil {
 		return fmt.Errorf("write key: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
 		return fmt.Errorf("write key: %w", err)
 	}
-	return f.Close()
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	return nil
 }
 
 // LocalSigner returns the data directory's own Ed25519 signing key,
@@ -208,7 +223,9 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 func LocalSigner(keysDir string) (Signer, error) {
 	prefix := filepath.Join(keysDir, "local-ed25519")
 	if _, err := os.Stat(prefix + ".pem"); errors.Is(err, os.ErrNotExist) {
-		if _, err := GenerateKey("ed25519", prefix); err != nil {
+		// Another process (serve and token issue started together) may
+		// win the race; its complete key is then the one to use.
+		if _, err := GenerateKey("ed25519", prefix); err != nil && !errors.Is(err, os.ErrExist) {
 			return Signer{}, fmt.Errorf("generate local signing key: %w", err)
 		}
 	}
