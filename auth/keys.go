@@ -191,26 +191,35 @@ func parseJWKS(data []byte) ([]Key, error) {
 	var keys []Key
 	for i := 0; i < set.Len(); i++ {
 		jk, _ := set.Key(i)
-		if jk.KeyID() == "" || jk.Algorithm().String() == "" {
-			return nil, fmt.Errorf("JWKS key %d lacks kid or alg; both are required", i)
-		}
-		if jk.KeyType() == "oct" {
-			return nil, fmt.Errorf("JWKS key %q is a symmetric secret; put secrets in their own file", jk.KeyID())
-		}
-		var raw any
-		if err := jk.Raw(&raw); err != nil {
-			return nil, fmt.Errorf("JWKS key %q: %w", jk.KeyID(), err)
-		}
-		alg, err := algorithmFor(derefKey(raw), jk.Algorithm().String())
+		k, err := keyFromJWK(jk)
 		if err != nil {
-			return nil, fmt.Errorf("JWKS key %q: %w", jk.KeyID(), err)
+			return nil, fmt.Errorf("JWKS key %d: %w", i, err)
 		}
-		keys = append(keys, Key{ID: jk.KeyID(), Alg: alg, key: derefKey(raw)})
+		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("JWKS holds no keys")
 	}
 	return keys, nil
+}
+
+// keyFromJWK accepts a public JWK that names its kid and alg.
+func keyFromJWK(jk jwk.Key) (Key, error) {
+	if jk.KeyID() == "" || jk.Algorithm().String() == "" {
+		return Key{}, errors.New("the key lacks kid or alg; both are required")
+	}
+	if jk.KeyType() == "oct" {
+		return Key{}, fmt.Errorf("key %q is a symmetric secret; put secrets in their own file", jk.KeyID())
+	}
+	var raw any
+	if err := jk.Raw(&raw); err != nil {
+		return Key{}, fmt.Errorf("key %q: %w", jk.KeyID(), err)
+	}
+	alg, err := algorithmFor(derefKey(raw), jk.Algorithm().String())
+	if err != nil {
+		return Key{}, fmt.Errorf("key %q: %w", jk.KeyID(), err)
+	}
+	return Key{ID: jk.KeyID(), Alg: alg, key: derefKey(raw)}, nil
 }
 
 // derefKey normalizes what jwk's Raw returns to the pointer forms x509

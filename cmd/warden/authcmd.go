@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os/user"
 	"strings"
@@ -17,6 +18,7 @@ import (
 type authOptions struct {
 	enabled     bool
 	keys        []string
+	jwksURL     string
 	issuer      string
 	audience    string
 	maxLifetime time.Duration
@@ -26,16 +28,38 @@ type authOptions struct {
 func (a *authOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&a.enabled, "auth", true, "require a bearer token (JWT) on every API call; off is allowed on loopback only")
 	f.StringArrayVar(&a.keys, "auth-key", nil, "trusted token key, repeatable: file=PATH[,alg=ALG][,kid=ID] (PEM public key, HMAC secret file or JWKS file); default: the data directory's own Ed25519 key")
+	f.StringVar(&a.jwksURL, "auth-jwks-url", "", "identity provider's JWKS URL (https): its keys are trusted, cached and refreshed every 15 minutes")
 	f.StringVar(&a.issuer, "auth-issuer", auth.DefaultIssuer, "required iss claim")
 	f.StringVar(&a.audience, "auth-audience", auth.DefaultAudience, "required aud claim")
 	f.DurationVar(&a.maxLifetime, "auth-max-ttl", auth.DefaultMaxLifetime, "longest token lifetime accepted")
 	f.DurationVar(&a.skew, "auth-skew", auth.DefaultSkew, "clock skew tolerated for exp, nbf and iat")
 }
 
-// trustedKeys loads --auth-key, or the local signing key when none is
-// given (generating it on first use), so the demo works with auth on.
+// usesLocalKey reports whether the data directory's own key is trusted.
+func (a *authOptions) usesLocalKey() bool { return len(a.keys) == 0 && a.jwksURL == "" }
+
+// verifier builds the token verifier serve uses.
+func (a *authOptions) verifier(ctx context.Context, dir store.Dir, revs auth.RevocationList) (*auth.Verifier, error) {
+	keys, err := a.trustedKeys(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg := auth.VerifierConfig{
+		Keys: keys, Issuer: a.issuer, Audience: a.audience,
+		MaxLifetime: a.maxLifetime, Skew: a.skew, Revocations: revs,
+	}
+	if a.jwksURL != "" {
+		if cfg.Remote, err = auth.NewJWKS(ctx, a.jwksURL, nil); err != nil {
+			return nil, fmt.Errorf("--auth-jwks-url: %w", err)
+		}
+	}
+	return auth.NewVerifier(cfg)
+}
+
+// trustedKeys loads --auth-key, or the local signing key when no key
+// source is given (generating it on first use), so the demo works with auth on.
 func (a *authOptions) trustedKeys(dir store.Dir) ([]auth.Key, error) {
-	if len(a.keys) == 0 {
+	if len(a.keys) == 0 && a.jwksURL == "" {
 		s, err := localSigner(dir)
 		if err != nil {
 			return nil, err

@@ -166,14 +166,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 			return err
 		}
 		defer revs.Close()
-		keys, err := o.auth.trustedKeys(dir)
-		if err != nil {
-			return err
-		}
-		v, err := auth.NewVerifier(auth.VerifierConfig{
-			Keys: keys, Issuer: o.auth.issuer, Audience: o.auth.audience,
-			MaxLifetime: o.auth.maxLifetime, Skew: o.auth.skew, Revocations: revs,
-		})
+		v, err := o.auth.verifier(ctx, dir, revs)
 		if err != nil {
 			return err
 		}
@@ -192,7 +185,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		scheme = "https"
 	}
 	log.Info("ready", "addr", scheme+"://"+ln.Addr().String(), "model", choice.name, "auth", o.auth.enabled)
-	printTryIt(scheme, ln.Addr().String(), choice.name, o.auth.enabled && len(o.auth.keys) == 0)
+	printTryIt(scheme, ln.Addr().String(), choice.name, o.auth.enabled && o.auth.usesLocalKey())
 	return srv.Serve(ctx, ln, server.TLS{CertFile: o.tlsCert, KeyFile: o.tlsKey}, o.grace)
 }
 
