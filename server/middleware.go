@@ -78,6 +78,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return // a stream reports its own errors; a departed client needs none
 	}
 	ae := toAPIError(err)
+	code := ae.Type
+	if ae.Code != nil {
+		code = *ae.Code
+	}
+	c.Set(errorCodeKey, code)
 	retry := ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable
 	if retry && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)

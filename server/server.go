@@ -44,6 +44,10 @@ type Config struct {
 	// Settings is the effective configuration, secrets already redacted,
 	// that GET /admin/config shows.
 	Settings any
+	// Audit records every call; nil records nothing. While it cannot be
+	// written, requests get 503 unless AuditFailOpen.
+	Audit         AuditLog
+	AuditFailOpen bool
 }
 
 // DefaultMaxBodyBytes bounds a request body: ample for a long chat, small
@@ -93,7 +97,13 @@ func New(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, s.requestLog, securityHeaders)
+	// The client address is the connection's: X-Forwarded-For and
+	// X-Real-IP are client input, and the audit log must not take a
+	// caller's word for where it is.
+	e.IPExtractor = echo.ExtractIPDirect()
+	// requestLog names the request first; auditCalls sees panics as the
+	// 500s recoverPanics turns them into.
+	e.Use(s.requestLog, securityHeaders, s.auditCalls, s.recoverPanics)
 	e.GET("/healthz", s.healthz)
 
 	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit)
@@ -106,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	admin.GET("/config", s.adminConfig, require(auth.RoleAdmin))
 	admin.POST("/tokens/revoke", s.revokeToken, require(auth.RoleAdmin))
 	admin.GET("/tokens/revoked", s.listRevoked, require(auth.RoleAdmin))
+	admin.GET("/audit", s.auditQuery, require(auth.RoleAuditor))
 
 	// Unknown paths get the same 401 as known ones without a token, so
 	// an anonymous caller cannot map the API.
