@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/ollama/ollama/llama"
-	"github.com/ollama/ollama/ml"
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/chat"
+	"github.com/warden-llm/warden/engine/fit"
 	"github.com/warden-llm/warden/engine/gguf"
 )
 
@@ -41,7 +41,11 @@ type Config struct {
 
 	Threads   int // CPU threads; 0: all
 	GPULayers int // layers offloaded to a GPU; negative: all
-	Logger    *slog.Logger
+	// KVType is the KV cache element type: "f16" (the default), "q8_0" or
+	// "q4_0". Quantized caches need flash attention, which llama.cpp
+	// enables where the device supports it.
+	KVType string
+	Logger *slog.Logger
 }
 
 // Defaults for Config fields left zero.
@@ -62,6 +66,7 @@ type Model struct {
 	lctx     *llama.Context
 	template chat.Template
 	facts    modelFacts
+	memory   Memory // what llama.cpp allocated
 
 	// mu guards the llama.cpp model against Close while callers tokenize;
 	// the decode loop has its own exit handshake through stop and done.
@@ -95,6 +100,10 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
 	}
 	cfg = withDefaults(cfg, facts)
+	kvType, err := fit.ParseCacheType(cfg.KVType)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -105,21 +114,9 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	if gpuLayers < 0 {
 		gpuLayers = facts.layers + 1 // every block plus the output layer
 	}
-	model, err := llama.LoadModelFromFile(cfg.Path, llama.ModelParams{
-		NumGpuLayers: gpuLayers,
-		UseMmap:      true,
-		// Replaces llama.cpp's default callback, which prints progress dots
-		// to stderr whatever the log settings.
-		Progress: func(float32) {},
-	})
+	model, lctx, memory, err := openLlama(cfg, gpuLayers, kvType)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: llama.cpp refused the file (its log above says why): %w", cfg.Path, err)
-	}
-	params := llama.NewContextParams(cfg.Context*cfg.Parallel, cfg.Batch, cfg.Parallel, cfg.Threads, ml.FlashAttentionAuto, "f16")
-	lctx, err := llama.NewContextWithModel(model, params)
-	if err != nil {
-		llama.FreeModel(model)
-		return nil, fmt.Errorf("load %s: %w (context of %d tokens × %d sequences)", cfg.Path, err, cfg.Context, cfg.Parallel)
+		return nil, err
 	}
 
 	m := &Model{
@@ -129,6 +126,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		lctx:     lctx,
 		template: chat.Detect(facts.chatTemplate),
 		facts:    facts,
+		memory:   memory,
 		tickets:  make(chan struct{}, cfg.Parallel+cfg.Queue),
 		submit:   make(chan *request),
 		stop:     make(chan struct{}),
@@ -152,6 +150,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	m.log.Info("model loaded", "model", cfg.Name, "path", cfg.Path, "context", cfg.Context,
 		"parallel", cfg.Parallel, "threads", cfg.Threads, "template", m.template.Name(),
 		"load_time", time.Since(start).Round(time.Millisecond))
+	m.logMemory(meta, gpuLayers, kvType)
 	return m, nil
 }
 
