@@ -28,7 +28,7 @@ func findEmails(s string, ms []Match) []Match {
 }
 
 func isLocalByte(c byte) bool {
-	return isAlnum(c) || strings.IndexByte("._%+-", c) >= 0
+	return isAlnum(c) || inSet(c, "._%+-")
 }
 
 // domainEnd returns the end of the domain starting at s[i], or 0. The
@@ -149,7 +149,7 @@ func trunkPhoneEnd(s string, i int) int {
 		if n >= 9 && endsToken(s, k) {
 			end = k
 		}
-		if k+1 >= len(s) || !isDigit(s[k+1]) || strings.IndexByte(" -./", s[k]) < 0 {
+		if k+1 >= len(s) || !isDigit(s[k+1]) || !inSet(s[k], " -./") {
 			break
 		}
 		if sep == 0 {

@@ -29,7 +29,7 @@ func nirEnd(s string, i int) int {
 	// Sex 1 or 2, 3 or 4 for provisional numbers, 7 or 8 for foreigners;
 	// months 20–42 and 50–99 stand for unknown or special registrations.
 	month := atoi(d[3:5])
-	if strings.IndexByte("123478", d[0]) < 0 || month == 0 || month > 12 && month < 20 || month > 42 && month < 50 {
+	if !inSet(d[0], "123478") || month == 0 || month > 12 && month < 20 || month > 42 && month < 50 {
 		return 0
 	}
 	n := 0
@@ -91,7 +91,7 @@ func bsnEnd(s string, i int) int {
 // it, with at most three spaces or punctuation bytes in between.
 func bsnLabelled(s string, i int) bool {
 	j := i
-	for j > 0 && i-j < 3 && strings.IndexByte(" \t:#.-", s[j-1]) >= 0 {
+	for j > 0 && i-j < 3 && inSet(s[j-1], " \t:#.-") {
 		j--
 	}
 	w := j
@@ -152,11 +152,11 @@ func codiceFiscaleEnd(s string, i int) int {
 				return 0
 			}
 		case 8:
-			if strings.IndexByte("ABCDEHLMPRST", c) < 0 {
+			if !inSet(c, "ABCDEHLMPRST") {
 				return 0
 			}
 		default:
-			if !isDigit(c) && strings.IndexByte("LMNPQRSTUV", c) < 0 {
+			if !isDigit(c) && !inSet(c, "LMNPQRSTUV") {
 				return 0
 			}
 		}

@@ -18,7 +18,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -105,72 +104,81 @@ func (r *Redactor) Redact(s string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s))
+	var buf []byte
 	last := 0
 	for _, m := range ms {
 		b.WriteString(s[last:m.Start])
-		writePlaceholder(&b, m.Kind, s[m.Start:m.End], mac)
+		buf = writePlaceholder(&b, m.Kind, s[m.Start:m.End], mac, buf)
 		last = m.End
 	}
 	b.WriteString(s[last:])
 	return b.String()
 }
 
-// writePlaceholder writes [KIND], or [KIND:id] when mac is keyed.
-func writePlaceholder(b *strings.Builder, k Kind, value string, mac hash.Hash) {
+// writePlaceholder writes [KIND], or [KIND:id] when mac is keyed. buf is
+// scratch space, returned for reuse.
+func writePlaceholder(b *strings.Builder, k Kind, value string, mac hash.Hash, buf []byte) []byte {
 	b.WriteByte('[')
 	b.WriteString(k.String())
 	if mac != nil {
+		buf = append(buf[:0], k.String()...)
+		buf = append(buf, '|')
+		buf = appendNormalized(buf, k, value)
 		mac.Reset()
-		io.WriteString(mac, k.String())
-		io.WriteString(mac, "|")
-		io.WriteString(mac, normalize(k, value))
-		var sum [sha256.Size]byte
+		mac.Write(buf)
+		buf = mac.Sum(buf[:0])
 		var id [8]byte
-		hex.Encode(id[:], mac.Sum(sum[:0])[:len(id)/2])
+		hex.Encode(id[:], buf[:len(id)/2])
 		b.WriteByte(':')
 		b.Write(id[:])
 	}
 	b.WriteByte(']')
+	return buf
 }
 
-// normalize maps the spellings of one value to one string, so that its
-// pseudonym does not depend on spacing or case.
-func normalize(k Kind, v string) string {
+// appendNormalized appends v in a form that is the same for every
+// spelling of one value, so that its pseudonym does not depend on case,
+// spacing or separators.
+func appendNormalized(dst []byte, k Kind, v string) []byte {
 	switch k {
 	case Email:
-		return strings.ToLower(v)
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if isUpper(c) {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		return dst
 	case IP:
 		if a, err := netip.ParseAddr(v); err == nil {
-			return a.String()
+			return a.AppendTo(dst)
 		}
 	case Phone:
-		return phoneDigits(v)
-	case Card, IBAN, NationalID:
-		return strings.ToUpper(keepBytes(v, isAlnum))
-	}
-	return v
-}
-
-// phoneDigits keeps a number's digits, and a leading "+" for
-// international numbers, dropping a "(0)" trunk marker.
-func phoneDigits(v string) string {
-	v = strings.ReplaceAll(v, "(0)", "")
-	intl := strings.HasPrefix(v, "+") || strings.HasPrefix(v, "00")
-	d := keepBytes(strings.TrimPrefix(v, "00"), isDigit)
-	if intl {
-		return "+" + d
-	}
-	return d
-}
-
-func keepBytes(s string, keep func(byte) bool) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if keep(s[i]) {
-			b = append(b, s[i])
+		// Digits only, with a "+" for international numbers, whether
+		// written +44 or 0044, and without a "(0)" trunk marker.
+		if rest, ok := strings.CutPrefix(v, "00"); ok || strings.HasPrefix(v, "+") {
+			dst, v = append(dst, '+'), rest
 		}
+		v = strings.Replace(v, "(0)", "", 1)
+		for i := 0; i < len(v); i++ {
+			if isDigit(v[i]) {
+				dst = append(dst, v[i])
+			}
+		}
+		return dst
+	case Card, IBAN, NationalID:
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; isAlnum(c) {
+				if isLower(c) {
+					c -= 'a' - 'A'
+				}
+				dst = append(dst, c)
+			}
+		}
+		return dst
 	}
-	return string(b)
+	return append(dst, v...)
 }
 
 // isPlaceholder reports whether v is exactly a placeholder this package

@@ -1,7 +1,5 @@
 package redact
 
-import "strings"
-
 // scanTokens finds the values that start a token: numbers, IBANs,
 // national identifiers and prefixed credentials. It is one pass that
 // dispatches on the first byte of each token, so prose costs little more
@@ -9,30 +7,68 @@ import "strings"
 func scanTokens(s string, ms []Match) []Match {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '+' || c == '(' {
-			// "+33 …" and "(555) …" start a number wherever they stand.
-			ms = add(ms, Phone, i, phoneEnd(s, i))
+		if !isAlnum(c) {
+			if c == '+' || c == '(' {
+				// "+33 …" and "(555) …" start a number wherever they stand.
+				ms = add(ms, Phone, i, phoneEnd(s, i))
+			}
 			continue
 		}
-		if !isAlnum(c) || !startsToken(s, i) {
-			continue
+		if startsToken(s, i) {
+			ms = scanToken(s, i, ms)
 		}
-		if isDigit(c) {
+		// No value starts inside a word: skip to its end.
+		for i+1 < len(s) && (isAlnum(s[i+1]) || s[i+1] == '_') {
+			i++
+		}
+	}
+	return ms
+}
+
+// scanToken runs the parsers that may match at s[i], chosen by its first
+// byte.
+func scanToken(s string, i int, ms []Match) []Match {
+	switch c := s[i]; {
+	case isDigit(c):
+		// Most numbers in prose are short; an IPv4 address has four digits
+		// or more, every other numeric value six or more.
+		n := leadingDigits(s, i, 6)
+		if n >= 4 {
+			ms = add(ms, IP, i, ipv4End(s, i))
+		}
+		if n >= 6 {
 			ms = add(ms, Card, i, cardEnd(s, i))
 			ms = add(ms, Phone, i, phoneEnd(s, i))
-			ms = add(ms, IP, i, ipv4End(s, i))
 			ms = add(ms, NationalID, i, nirEnd(s, i))
 			ms = add(ms, NationalID, i, belgianEnd(s, i))
 			ms = add(ms, NationalID, i, bsnEnd(s, i))
-		} else {
-			ms = add(ms, IBAN, i, ibanEnd(s, i))
-			ms = add(ms, NationalID, i, codiceFiscaleEnd(s, i))
-			ms = add(ms, Secret, i, knownTokenEnd(s, i))
+			ms = add(ms, NationalID, i, spanishIDEnd(s, i))
 		}
+	case isUpper(c):
+		ms = add(ms, IBAN, i, ibanEnd(s, i))
+		ms = add(ms, NationalID, i, codiceFiscaleEnd(s, i))
 		ms = add(ms, NationalID, i, spanishIDEnd(s, i))
-		ms = add(ms, Secret, i, authValueEnd(s, i))
+		ms = add(ms, Secret, i, knownTokenEnd(s, i))
+	default:
+		ms = add(ms, Secret, i, knownTokenEnd(s, i))
 	}
-	return ms
+	return add(ms, Secret, i, authValueEnd(s, i))
+}
+
+// leadingDigits counts, up to limit, the digits of the number at s[i]:
+// digit groups split by single separators, as in "06 12 34", "1.2.3.4"
+// or "(555) 123-4567".
+func leadingDigits(s string, i, limit int) int {
+	n := 0
+	for j := i; j < len(s) && n < limit; j++ {
+		switch {
+		case isDigit(s[j]):
+			n++
+		case j+1 >= len(s) || !isDigit(s[j+1]) || !inSet(s[j], " .-/()"):
+			return n
+		}
+	}
+	return n
 }
 
 // add appends the match s[start:end] when a parser found one (end > start).
@@ -41,6 +77,17 @@ func add(ms []Match, k Kind, start, end int) []Match {
 		ms = append(ms, Match{Kind: k, Start: start, End: end})
 	}
 	return ms
+}
+
+// inSet reports whether c is one of the bytes of set. For the few bytes
+// of a set here, a loop is cheaper than a call to strings.IndexByte.
+func inSet(c byte, set string) bool {
+	for i := 0; i < len(set); i++ {
+		if set[i] == c {
+			return true
+		}
+	}
+	return false
 }
 
 func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
@@ -120,7 +167,7 @@ type fields struct {
 // bytes satisfy ok.
 func (f *fields) next(dst []byte, ok func(byte) bool) bool {
 	j := f.i
-	if j > 0 && j < len(f.s) && strings.IndexByte(f.seps, f.s[j]) >= 0 && isAlnum(f.s[j-1]) {
+	if j > 0 && j < len(f.s) && inSet(f.s[j], f.seps) && isAlnum(f.s[j-1]) {
 		j++
 	}
 	if j+len(dst) > len(f.s) {

@@ -55,33 +55,46 @@ func hasKeyBody(rest string) bool {
 // fixed prefix, or returns 0.
 func knownTokenEnd(s string, i int) int {
 	t := s[i:]
-	if strings.IndexByte("eAgsrx", t[0]) < 0 {
-		return 0 // the common case: an ordinary word
-	}
-	switch {
-	case strings.HasPrefix(t, "eyJ"):
-		return jwtEnd(s, i)
-	case strings.HasPrefix(t, "github_pat_"):
-		return tokenRunEnd(s, i+len("github_pat_"), 22)
-	case len(t) > 4 && t[0] == 'g' && t[1] == 'h' && strings.IndexByte("pousr", t[2]) >= 0 && t[3] == '_':
-		return tokenRunEnd(s, i+4, 30) // GitHub ghp_, gho_, ghu_, ghs_, ghr_
-	case strings.HasPrefix(t, "AKIA") || strings.HasPrefix(t, "ASIA"):
-		// AWS access key IDs: exactly 16 more upper-case letters and digits.
-		j := i + 4
-		for j < len(s) && j-i < 20 && (isUpper(s[j]) || isDigit(s[j])) {
-			j++
+	switch t[0] {
+	case 'e':
+		if strings.HasPrefix(t, "eyJ") {
+			return jwtEnd(s, i)
 		}
-		if j-i != 20 || !endsToken(s, j) {
-			return 0
+	case 'g':
+		switch {
+		case strings.HasPrefix(t, "github_pat_"):
+			return tokenRunEnd(s, i+len("github_pat_"), 22)
+		case len(t) > 4 && t[1] == 'h' && inSet(t[2], "pousr") && t[3] == '_':
+			return tokenRunEnd(s, i+4, 30) // GitHub ghp_, gho_, ghu_, ghs_, ghr_
+		case strings.HasPrefix(t, "glpat-"):
+			return tokenRunEnd(s, i+len("glpat-"), 20) // GitLab
 		}
-		return j
-	case strings.HasPrefix(t, "AIza"):
-		return tokenRunEnd(s, i+4, 35) // Google API keys
-	}
-	for _, p := range [...]string{"sk-", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-"} {
-		if strings.HasPrefix(t, p) {
-			// OpenAI and Anthropic, Stripe, GitLab, Slack.
-			return tokenRunEnd(s, i+len(p), 16)
+	case 'A':
+		switch {
+		case strings.HasPrefix(t, "AKIA") || strings.HasPrefix(t, "ASIA"):
+			// AWS access key IDs: exactly 16 more upper-case letters and digits.
+			j := i + 4
+			for j < len(s) && j-i < 20 && (isUpper(s[j]) || isDigit(s[j])) {
+				j++
+			}
+			if j-i == 20 && endsToken(s, j) {
+				return j
+			}
+		case strings.HasPrefix(t, "AIza"):
+			return tokenRunEnd(s, i+4, 35) // Google API keys
+		}
+	case 's', 'r':
+		// OpenAI and Anthropic sk-…, Stripe sk_live_… and rk_test_….
+		for _, p := range [...]string{"sk-", "sk_live_", "sk_test_", "rk_live_", "rk_test_"} {
+			if strings.HasPrefix(t, p) {
+				return tokenRunEnd(s, i+len(p), 16)
+			}
+		}
+	case 'x':
+		// Slack bot, user and app tokens.
+		if len(t) > 5 && strings.HasPrefix(t, "xox") && inSet(t[3], "abprs") && t[4] == '-' ||
+			strings.HasPrefix(t, "xapp-") {
+			return tokenRunEnd(s, i+5, 10)
 		}
 	}
 	return 0
@@ -128,11 +141,14 @@ func jwtEnd(s string, i int) int {
 // "Bearer abc…" or "Basic dXNl…", at s[i]. It must hold a letter and a
 // digit, which tells a token from prose such as "Bearer tokens expire".
 func authValueEnd(s string, i int) int {
+	if i < 2 || s[i-1] != ' ' || s[i-2]|0x20 != 'r' && s[i-2]|0x20 != 'c' {
+		return 0 // the common case, checked cheaply
+	}
 	if !followsWord(s, i, "bearer ") && !followsWord(s, i, "basic ") {
 		return 0
 	}
 	k := i
-	for k < len(s) && (isTokenByte(s[k]) || strings.IndexByte(".~+/", s[k]) >= 0) {
+	for k < len(s) && (isTokenByte(s[k]) || inSet(s[k], ".~+/")) {
 		k++
 	}
 	for k < len(s) && s[k] == '=' {
@@ -226,7 +242,7 @@ func endsWithWord(name, kw string) bool {
 	if j < 0 || !strings.EqualFold(name[j:], kw) {
 		return false
 	}
-	return j == 0 || strings.IndexByte("_-.", name[j-1]) >= 0 || isLower(name[j-1]) && isUpper(name[j])
+	return j == 0 || inSet(name[j-1], "_-.") || isLower(name[j-1]) && isUpper(name[j])
 }
 
 // assignedValue returns the span of the value after the ':' or '=' at
@@ -236,7 +252,7 @@ func endsWithWord(name, kw string) bool {
 // to its closing quote on the same line.
 func assignedValue(s string, i int) (start, end int) {
 	j := i + 1
-	if j >= len(s) || s[i] == ':' && strings.IndexByte(" \t\"'", s[j]) < 0 {
+	if j >= len(s) || s[i] == ':' && !inSet(s[j], " \t\"'") {
 		return 0, 0
 	}
 	for j < len(s) && j-i <= 4 && (s[j] == ' ' || s[j] == '\t') {
@@ -262,7 +278,7 @@ func assignedValue(s string, i int) (start, end int) {
 // isValueByte reports whether c may be part of an unquoted value: not a
 // space, a control byte, a quote or a delimiter of its surroundings.
 func isValueByte(c byte) bool {
-	return c > ' ' && c != 0x7f && strings.IndexByte("\"'`,;&<>()[]{}", c) < 0
+	return c > ' ' && c != 0x7f && !inSet(c, "\"'`,;&<>()[]{}")
 }
 
 // looksRandom reports whether v looks like a generated credential

@@ -1,0 +1,92 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+// cleanParagraphs is chat text without personal data, with the numbers,
+// versions, code and punctuation that prompts to a local model carry.
+var cleanParagraphs = []string{
+	"You are a helpful assistant. Answer briefly and cite the section you rely on. " +
+		"If the question is ambiguous, ask one clarifying question before answering.",
+	"I'm migrating a Go service from 1.21 to 1.26. The build fails with `undefined: slices.Concat` " +
+		"in internal/merge/merge.go:42. We vendor golang.org/x/exp v0.0.0-20230713183714-613f0c0eb8a1. " +
+		"What changed, and should I drop the x/exp dependency entirely?",
+	"Here is the relevant function:\n\n```go\nfunc mergeAll(parts [][]int) []int {\n\tout := make([]int, 0, 64)\n" +
+		"\tfor i := range parts {\n\t\tout = append(out, parts[i]...)\n\t}\n\treturn out\n}\n```\n",
+	"Our nightly job processed 1,284,331 rows in 14.2 s on 2024-03-15, up from 9.8 s last week. " +
+		"Memory peaked at 3.7 GiB. The config sets workers=8, batch_size=512 and timeout: 30s.",
+	"Please summarise the attached release notes for v2.14.3 in three bullet points, then list any " +
+		"breaking changes. The notes mention commit 9fceb02 and issue #4821.",
+	"The quarterly report shows revenue of EUR 2.4 million (+12% year on year), with the Lyon office " +
+		"contributing 38% of new contracts. Headcount rose from 41 to 47.",
+}
+
+// piiParagraphs carry a few fake personal values in ordinary sentences.
+var piiParagraphs = []string{
+	"My colleague Jane asked me to forward this: reach her at jane.doe@example.com or on +33 6 12 34 56 78 " +
+		"if the invoice is wrong.",
+	"The refund should go to IBAN FR14 2004 1010 0505 0001 3M02 606; the original payment used card " +
+		"4111 1111 1111 1111.",
+	"Logs show repeated logins from 203.0.113.54 and 2001:db8::7334 before the account was locked.",
+	"For the test environment use OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t and password=Tr0ub4dor!3.",
+}
+
+// buildPrompt cycles through the paragraphs until about size bytes.
+func buildPrompt(size int, paragraphs ...[]string) string {
+	var all []string
+	for _, p := range paragraphs {
+		all = append(all, p...)
+	}
+	var b strings.Builder
+	for i := 0; b.Len() < size; i++ {
+		b.WriteString(all[i%len(all)])
+		b.WriteString("\n\n")
+	}
+	return b.String()
+}
+
+// mixedPrompt is ~4 KB of chat text with a few personal values.
+func mixedPrompt() string {
+	return buildPrompt(4096, cleanParagraphs[:3], piiParagraphs[:2], cleanParagraphs[3:], piiParagraphs[2:])
+}
+
+// cleanPrompt is ~4 KB of chat text without personal values.
+func cleanPrompt() string { return buildPrompt(4096, cleanParagraphs) }
+
+func BenchmarkRedact(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		text string
+		key  []byte
+	}{
+		{"mixed", mixedPrompt(), nil},
+		{"mixed-keyed", mixedPrompt(), []byte("audit-key")},
+		{"clean", cleanPrompt(), nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := New(Options{Key: bc.key})
+			b.SetBytes(int64(len(bc.text)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Redact(bc.text)
+			}
+		})
+	}
+}
+
+func TestBenchPromptsAreWhatTheyClaim(t *testing.T) {
+	if ms := Find(cleanPrompt()); len(ms) != 0 {
+		t.Errorf("the clean prompt has detections: %v", ms)
+	}
+	mixed := mixedPrompt()
+	if n := len(Find(mixed)); n < 8 {
+		t.Errorf("the mixed prompt has %d detections, want a few per 4 KB (>= 8)", n)
+	}
+	for _, v := range []string{"jane.doe@example.com", "4111 1111 1111 1111", "203.0.113.54", "Tr0ub4dor!3"} {
+		if strings.Contains(New(Options{}).Redact(mixed), v) {
+			t.Errorf("%q survives redaction of the mixed prompt", v)
+		}
+	}
+}
