@@ -30,7 +30,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test demo bench bench-flags build-variant vet clean
+.PHONY: all build deps test demo bench bench-flags bench-hash build-variant vet clean
 
 all: build
 
@@ -93,3 +93,18 @@ build-variant: deps
 
 clean:
 	rm -rf bin build
+
+# bench-hash compares `warden models verify` (open, checks, full SHA-256,
+# header parse) with sha256sum on the same page-cached file, alternating
+# runs; docs/models-lock.md has the figures.
+bench-hash: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	@bin/warden models add --lock build/bench-hash.lock --name bench-hash $(BENCH_MODEL) >/dev/null 2>&1
+	@size=$$(stat -c %s $(BENCH_MODEL)); \
+	for i in 1 2 3; do for tool in sha256sum warden; do \
+		start=$$(date +%s%N); \
+		if [ $$tool = sha256sum ]; then sha256sum $(BENCH_MODEL) >/dev/null; \
+		else bin/warden models verify --lock build/bench-hash.lock --dir $(dir $(BENCH_MODEL)) bench-hash >/dev/null 2>&1; fi || exit 1; \
+		ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+		echo "$$tool run $$i: $$ms ms, $$(( size / 1000 / ms )) MB/s"; \
+	done; done
