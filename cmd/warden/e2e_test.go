@@ -76,6 +76,8 @@ type instance struct {
 	client  openai.Client // the OpenAI SDK, authenticated with token
 	http    *http.Client  // sends token on every request
 	logs    *logBuffer
+	stop    func() error // interrupts warden and waits for it to exit
+	pid     int
 }
 
 // bearer adds a token to every request it sends.
@@ -125,7 +127,7 @@ func startWarden(t *testing.T, args ...string) *instance {
 	args = append([]string{"serve", "--port", "0", "--data-dir", dataDir}, args...)
 	cmd := exec.CommandContext(ctx, wardenBinary(t), args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd.WaitDelay = time.Minute // shutdown waits for running requests
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -145,9 +147,21 @@ func startWarden(t *testing.T, args ...string) *instance {
 		}
 		close(addr)
 	}()
+	var once sync.Once
+	var exitErr error
+	stop := func() error { // SIGINT, then wait for the exit
+		once.Do(func() {
+			cancel()
+			exitErr = cmd.Wait()
+			// Wait reports the cancellation even when warden exited 0.
+			if cmd.ProcessState != nil && cmd.ProcessState.Success() {
+				exitErr = nil
+			}
+		})
+		return exitErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := cmd.Wait(); err != nil && t.Failed() {
+		if err := stop(); err != nil && t.Failed() {
 			t.Logf("warden exited: %v", err)
 		}
 		if t.Failed() {
@@ -162,6 +176,8 @@ func startWarden(t *testing.T, args ...string) *instance {
 		}
 		token := issueToken(t, dataDir, "--sub", "e2e", "--role", "user")
 		return &instance{
+			stop:    stop,
+			pid:     cmd.Process.Pid,
 			logs:    logs,
 			base:    base,
 			dataDir: dataDir,

@@ -45,7 +45,7 @@ Start with:
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 
-	root.AddCommand(newServeCommand(&g), newTokenCommand(&g), newKeysCommand(), newTestModelCommand(), newBenchCommand(&g), newVersionCommand())
+	root.AddCommand(newServeCommand(&g), newTokenCommand(&g), newKeysCommand(), newAuditCommand(&g), newModelsCommand(&g), newTestModelCommand(), newBenchCommand(&g), newFitCommand(&g), newDevicesCommand(&g), newVersionCommand())
 	return root
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -16,6 +18,7 @@ import (
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/llamacpp"
 	"github.com/warden-llm/warden/server"
+	"github.com/warden-llm/warden/store/audit"
 )
 
 type serveOptions struct {
@@ -27,6 +30,8 @@ type serveOptions struct {
 	batch         int
 	threads       int
 	gpuLayers     int
+	kvType        string
+	fullGPU       bool
 	queue         int
 	queueTimeout  time.Duration
 	allowUnpinned bool
@@ -38,6 +43,7 @@ type serveOptions struct {
 	rateTokens    int
 	tlsCert       string
 	tlsKey        string
+	audit         auditOptions
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -81,7 +87,9 @@ when such an address is served without TLS.`,
 	f.DurationVar(&o.queueTimeout, "queue-timeout", llamacpp.DefaultQueueTimeout, "longest a request waits for a free sequence before a 429")
 	f.IntVar(&o.batch, "batch", llamacpp.DefaultBatch, "most tokens evaluated in one decode step")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads for llama.cpp (default: all cores)")
-	f.IntVar(&o.gpuLayers, "gpu-layers", -1, "layers to offload to a GPU when one is available (-1: all)")
+	f.IntVar(&o.gpuLayers, "gpu-layers", -1, "layers to offload to a GPU when one is available (-1: as many as fit)")
+	f.StringVar(&o.kvType, "kv-type", "f16", "KV cache type: f16, q8_0 (half the size) or q4_0 (a quarter; both need flash attention)")
+	f.BoolVar(&o.fullGPU, "require-full-gpu", false, "refuse to start unless every layer fits on the GPUs")
 	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "DEVELOPMENT ONLY: load a model that models.lock does not pin")
 	f.BoolVar(&o.reverify, "reverify", false, "hash the model in full even if the verified-hash cache knows the file")
 	f.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
@@ -91,6 +99,7 @@ when such an address is served without TLS.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	o.auth.register(f)
+	o.audit.register(f)
 	return cmd
 }
 
@@ -124,11 +133,22 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// The audit log opens first: nothing is served, or even loaded,
+	// unless it can be recorded.
+	auditLog, err := o.audit.open(ctx, dir, log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit(auditLog, log)
 	choice, err := chooseModel(ctx, modelRequest{arg: o.model, lockPath: g.lock, allowUnpinned: o.allowUnpinned, reverify: o.reverify}, dir, log)
 	if err != nil {
 		return err
 	}
 	defer choice.release()
+	gpuLayers, err := planServe(log, choice.loadPath(), o)
+	if err != nil {
+		return err
+	}
 	model, err := llamacpp.Load(ctx, llamacpp.Config{
 		Path:         choice.loadPath(),
 		Name:         choice.name,
@@ -139,7 +159,8 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Queue:        o.queue,
 		QueueTimeout: o.queueTimeout,
 		Threads:      o.threads,
-		GPULayers:    o.gpuLayers,
+		GPULayers:    gpuLayers,
+		KVType:       o.kvType,
 		Logger:       log,
 	})
 	if err != nil {
@@ -151,7 +172,12 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	}
 	choice.release()
 
+	recordStart(ctx, auditLog, choice, o.auth.enabled, log)
+	go purgeEvery(ctx, auditLog, o.audit.retention, log)
+
 	cfg := server.Config{
+		Audit:             auditLog,
+		AuditFailOpen:     o.audit.failOpen,
 		Models:            []engine.Generator{model},
 		MaxBodyBytes:      o.maxBody,
 		Version:           version,
@@ -211,4 +237,24 @@ func settings(cmd *cobra.Command) map[string]string {
 		out[f.Name] = f.Value.String()
 	})
 	return out
+}
+
+// recordStart writes the server's start into the audit log, with what an
+// auditor needs to know about it: an unpinned model, or auth turned off.
+func recordStart(ctx context.Context, l *audit.Log, choice *modelChoice, authOn bool, log *slog.Logger) {
+	detail := fmt.Sprintf("version=%s model=%s sha256=%s unpinned=%t auth=%t", version, choice.name, choice.sha256, choice.unpinned, authOn)
+	err := l.Submit(ctx, audit.Record{Kind: audit.KindSystem, Action: "start", Model: choice.name, ModelSHA256: choice.sha256, Detail: detail})
+	if err != nil {
+		log.Error("AUDIT RECORD LOST", "action", "start", "err", err)
+	}
+}
+
+// closeAudit writes every queued record before the process exits.
+func closeAudit(l *audit.Log, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = l.Submit(ctx, audit.Record{Kind: audit.KindSystem, Action: "stop"})
+	if err := l.Close(ctx); err != nil {
+		log.Error("audit log: records may be lost at shutdown", "err", err)
+	}
 }
