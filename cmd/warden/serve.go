@@ -145,7 +145,8 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	defer choice.release()
-	gpuLayers, err := planServe(log, choice.loadPath(), o)
+	gpuLayers, err := planServe(log, choice.loadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
+		gpuLayers: o.gpuLayers, kvType: o.kvType, fullGPU: o.fullGPU})
 	if err != nil {
 		return err
 	}
