@@ -1,114 +1,309 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/warden-llm/warden/engine/gguf"
 	"github.com/warden-llm/warden/engine/lockfile"
 	"github.com/warden-llm/warden/engine/testmodel"
 	"github.com/warden-llm/warden/store"
+	"github.com/warden-llm/warden/store/hashcache"
 )
 
 // demoName is the lockfile name of the built-in demo model.
 const demoName = "warden-demo"
 
-// modelChoice is a model file that passed the lockfile check.
-type modelChoice struct {
-	name   string
-	path   string
-	sha256 string
+// demoMode is the demo model's mode: private to Warden's user and group,
+// like any model file should be.
+const demoMode = 0o440
+
+// modelRequest is what serve asks chooseModel for.
+type modelRequest struct {
+	arg           string // --model: a lockfile name, a .gguf path, or "" for the demo
+	lockPath      string
+	allowUnpinned bool
+	reverify      bool // hash in full even if the hash cache knows the file
 }
 
-// chooseModel resolves --model to a file and checks it against the lockfile.
-// An empty arg means the built-in demo model, which is written into the data
-// directory on first use.
-func chooseModel(arg, lockPath string, dir store.Dir, allowUnpinned bool, log *slog.Logger) (modelChoice, error) {
-	lock, err := lockfile.Read(lockPath)
+// modelChoice is a model file that passed every check. It holds the file
+// open: llama.cpp is handed that open file (see loadPath), so what loads
+// is what was hashed even if the path is swapped in between.
+type modelChoice struct {
+	name     string
+	path     string // the file as resolved on disk, for people to read
+	sha256   string
+	unpinned bool // loaded under --allow-unpinned; the audit log records it
+	file     *os.File
+	identity hashcache.Identity
+}
+
+// loadPath is the path to give llama.cpp. On Linux it is the open file's
+// /proc/self/fd entry, which reopens that very inode whatever has become
+// of its name since.
+func (c *modelChoice) loadPath() string {
+	if c.file != nil && runtime.GOOS == "linux" {
+		return "/proc/self/fd/" + strconv.Itoa(int(c.file.Fd()))
+	}
+	return c.path
+}
+
+// checkUnchanged confirms, after the load, that the file still has the
+// identity it had when hashed (device, inode, size, mtime): a write during
+// the load would change its mtime or size. The ctime is left out because a
+// rename over the old name or a chmod moves it without touching the
+// content. Where llama.cpp was given the path rather than the open file,
+// the path must still name the hashed file too. The load maps the file, so
+// a later write would be seen as well; the file's protection (see
+// lockfile.CheckProtection) is what forbids that.
+func (c *modelChoice) checkUnchanged() error {
+	if c.file == nil {
+		return nil
+	}
+	now, err := hashcache.IdentityOf(c.file)
 	if err != nil {
-		if !allowUnpinned {
-			return modelChoice{}, fmt.Errorf("%w\n(run from the directory holding models.lock, or pass --lock FILE)", err)
+		return err
+	}
+	if !sameContent(now, c.identity) {
+		return fmt.Errorf("model %q (%s) changed while it was loading: size %d → %d, mtime %s → %s; refusing to serve it",
+			c.name, c.path, c.identity.Size, now.Size,
+			time.Unix(0, c.identity.MtimeNS).UTC().Format(time.RFC3339Nano), time.Unix(0, now.MtimeNS).UTC().Format(time.RFC3339Nano))
+	}
+	if c.loadPath() != c.path {
+		return nil
+	}
+	f, err := os.Open(c.path)
+	if err != nil {
+		return fmt.Errorf("model %q: %w", c.name, err)
+	}
+	defer f.Close()
+	if named, err := hashcache.IdentityOf(f); err != nil || !sameContent(named, c.identity) {
+		return fmt.Errorf("model %q: %s was replaced while it was loading; refusing to serve it", c.name, c.path)
+	}
+	return nil
+}
+
+// sameContent compares the parts of two identities that a change of
+// content moves.
+func sameContent(a, b hashcache.Identity) bool {
+	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.MtimeNS == b.MtimeNS
+}
+
+// release closes the file once llama.cpp has its own mapping.
+func (c *modelChoice) release() {
+	if c.file != nil {
+		c.file.Close()
+		c.file = nil
+	}
+}
+
+// chooseModel resolves --model to a file and checks it: its protection on
+// disk, its SHA-256 and size against the lockfile, and its GGUF header
+// against both the hardened parser and the entry. An empty arg means the
+// built-in demo model, which is written into the data directory on first
+// use.
+func chooseModel(ctx context.Context, req modelRequest, dir store.Dir, log *slog.Logger) (*modelChoice, error) {
+	lock, err := lockfile.Read(req.lockPath)
+	if err != nil {
+		if !req.allowUnpinned {
+			return nil, fmt.Errorf("%w\n(run from the directory holding models.lock, or pass --lock FILE)", err)
 		}
 		log.Warn("no usable lockfile: every model is unpinned", "err", err)
 		lock = &lockfile.File{}
 	}
-
-	if arg == "" || arg == demoName {
-		return chooseDemo(lock, dir, allowUnpinned, log)
+	v := &verifier{lock: lock, lockPath: req.lockPath, allowUnpinned: req.allowUnpinned, reverify: req.reverify, log: log}
+	v.cache = openHashCache(ctx, dir, log)
+	if v.cache != nil {
+		defer v.cache.Close() // needed only while verifying
 	}
-	if !looksLikePath(arg) {
-		entry, err := lock.Lookup(arg)
+
+	if req.arg == "" || req.arg == demoName {
+		path, entry, err := ensureDemo(lock, dir, req.allowUnpinned, log)
 		if err != nil {
-			return modelChoice{}, fmt.Errorf("--model %q: %w (pass a .gguf path, or pin the model in %s)", arg, err, lockPath)
+			return nil, err
+		}
+		return v.check(ctx, path, entry)
+	}
+	if !looksLikePath(req.arg) {
+		entry, err := lock.Lookup(req.arg)
+		if err != nil {
+			return nil, fmt.Errorf("--model %q: %w (pass a .gguf path, or pin the model in %s)", req.arg, err, req.lockPath)
 		}
 		models, err := dir.Models()
 		if err != nil {
-			return modelChoice{}, err
+			return nil, err
 		}
-		return checkPinned(entry, filepath.Join(models, entry.File))
+		c, err := v.check(ctx, filepath.Join(models, entry.File), &entry)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (--model %s serves the pinned file %s from %s: copy the approved file there, or pass its path)",
+				err, req.arg, entry.File, models)
+		}
+		return c, err
 	}
+	return v.check(ctx, req.arg, nil)
+}
 
-	digest, err := lockfile.Hash(arg)
+// openHashCache opens the verified-hash cache. Without it every start
+// hashes in full, which is slower but as safe, so failure is only logged.
+func openHashCache(ctx context.Context, dir store.Dir, log *slog.Logger) *hashcache.Cache {
+	c, err := hashcache.Open(ctx, filepath.Join(dir.Path(), hashcache.FileName))
 	if err != nil {
-		return modelChoice{}, fmt.Errorf("--model: %w", err)
+		log.Warn("verified-hash cache unavailable: hashing the model in full", "err", err)
+		return nil
 	}
-	base := filepath.Base(arg)
-	if entry, err := lock.Match(base, digest.SHA256); err == nil {
-		return modelChoice{name: entry.Name, path: arg, sha256: digest.SHA256}, entry.Verify(digest)
+	return c
+}
+
+// verifier runs the checks of chooseModel on one file.
+type verifier struct {
+	lock          *lockfile.File
+	lockPath      string
+	allowUnpinned bool
+	reverify      bool
+	cache         *hashcache.Cache // nil: always hash
+	log           *slog.Logger
+}
+
+// check verifies the file at path against want, or, when want is nil,
+// against whichever entry pins a file of that name.
+func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry) (_ *modelChoice, err error) {
+	f, real, err := lockfile.OpenModel(path)
+	if err != nil {
+		return nil, err
 	}
-	for _, e := range lock.Models {
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	prot, err := lockfile.CheckProtection(f, real, uint32(os.Geteuid()))
+	if err != nil {
+		return nil, fmt.Errorf("refusing %s: %w", path, err)
+	}
+	for _, w := range prot.Warnings {
+		v.log.Warn(w)
+	}
+	sum, err := v.hash(ctx, f, path)
+	if err != nil {
+		return nil, err
+	}
+	digest := lockfile.Digest{SHA256: sum.SHA256, Size: sum.Identity.Size}
+	entry, err := v.entryFor(path, want, digest)
+	if err != nil {
+		return nil, err
+	}
+	header, err := gguf.Read(f, digest.Size)
+	if err != nil {
+		return nil, fmt.Errorf("refusing %s: not a valid GGUF file: %w", path, err)
+	}
+	choice := &modelChoice{name: entry.Name, path: real, sha256: digest.SHA256, file: f, identity: sum.Identity}
+	if entry.SHA256 == "" {
+		choice.unpinned = true
+		v.log.Warn("LOADING AN UNPINNED MODEL (--allow-unpinned): nothing checks that these weights were approved",
+			"model", entry.Name, "path", real, "sha256", digest.SHA256)
+	} else if err := entry.CheckMetadata(lockfile.Describe(header)); err != nil {
+		return nil, fmt.Errorf("refusing %s: %w; if the entry is wrong, review the model and pin it again with: warden models add --lock %s %s",
+			path, err, v.lockPath, path)
+	}
+	v.log.Info("model verified", "model", entry.Name, "path", real, "sha256", digest.SHA256,
+		"hash_cached", sum.Cached, "read_only_mount", prot.ReadOnlyMount, "pinned", !choice.unpinned)
+	return choice, nil
+}
+
+// hash returns the file's SHA-256, from the cache when it can, logging
+// progress on a large file.
+func (v *verifier) hash(ctx context.Context, f *os.File, path string) (hashcache.Result, error) {
+	full := func(ctx context.Context, f *os.File) (string, error) {
+		start := time.Now()
+		d, err := lockfile.HashFile(ctx, f, logProgress(v.log, path, fileSize(f)))
+		if err != nil {
+			return "", err
+		}
+		v.log.Info("hashed model", "path", path, "bytes", d.Size, "seconds", time.Since(start).Seconds())
+		return d.SHA256, nil
+	}
+	if v.cache == nil {
+		id, err := hashcache.IdentityOf(f)
+		if err != nil {
+			return hashcache.Result{}, err
+		}
+		sum, err := full(ctx, f)
+		return hashcache.Result{SHA256: sum, Identity: id}, err
+	}
+	return v.cache.Sum(ctx, f, full, v.reverify)
+}
+
+// entryFor finds the lockfile entry for the file and checks the digest
+// against it. An unpinned file allowed by --allow-unpinned gets an entry
+// with only a name.
+func (v *verifier) entryFor(path string, want *lockfile.Entry, d lockfile.Digest) (lockfile.Entry, error) {
+	fix := fmt.Sprintf("if this file is a reviewed update, pin it again with: warden models add --lock %s %s; otherwise restore the approved file", v.lockPath, path)
+	if want != nil {
+		if err := want.Verify(d); err != nil {
+			return lockfile.Entry{}, fmt.Errorf("refusing %s: %w (%s)", path, err, fix)
+		}
+		return *want, nil
+	}
+	base := filepath.Base(path)
+	if entry, err := v.lock.Match(base, d.SHA256); err == nil {
+		return entry, entry.Verify(d)
+	}
+	for _, e := range v.lock.Models {
 		if e.File == base { // pinned, but this file differs from the approved one
-			if err := e.Verify(digest); err != nil {
-				return modelChoice{}, fmt.Errorf("refusing %s: %w", arg, err)
+			if err := e.Verify(d); err != nil {
+				return lockfile.Entry{}, fmt.Errorf("refusing %s: %w (%s)", path, err, fix)
 			}
 		}
 	}
-	if !allowUnpinned {
-		return modelChoice{}, fmt.Errorf("refusing %s: %w: sha256 %s, size %d; review the model, then pin it in %s (or, for development only, pass --allow-unpinned)",
-			arg, lockfile.ErrNotPinned, digest.SHA256, digest.Size, lockPath)
+	if !v.allowUnpinned {
+		return lockfile.Entry{}, fmt.Errorf("refusing %s: %w: sha256 %s, size %d; review the model, then pin it with: warden models add --lock %s %s (or, for development only, pass --allow-unpinned)",
+			path, lockfile.ErrNotPinned, d.SHA256, d.Size, v.lockPath, path)
 	}
-	name := strings.TrimSuffix(base, filepath.Ext(base))
-	log.Warn("LOADING AN UNPINNED MODEL (--allow-unpinned): nothing checks that these weights were approved",
-		"model", name, "path", arg, "sha256", digest.SHA256)
-	return modelChoice{name: name, path: arg, sha256: digest.SHA256}, nil
+	return lockfile.Entry{Name: strings.TrimSuffix(base, filepath.Ext(base))}, nil
 }
 
-// chooseDemo writes the demo model if needed and checks it like any other.
-// The writer is deterministic, so a file that differs from its pin (an older
-// Warden's, or a damaged one) is rewritten once; if it still differs, this
-// build's writer disagrees with the lockfile and that is an error.
-func chooseDemo(lock *lockfile.File, dir store.Dir, allowUnpinned bool, log *slog.Logger) (modelChoice, error) {
+// ensureDemo writes the demo model if needed and returns its path and
+// entry (nil when the lockfile does not pin it, which --allow-unpinned
+// permits). The writer is deterministic, so a file that differs from its
+// pin (an older Warden's, or a damaged one) is rewritten once; if it still
+// differs, this build's writer disagrees with the lockfile and the check
+// that follows says so.
+func ensureDemo(lock *lockfile.File, dir store.Dir, allowUnpinned bool, log *slog.Logger) (string, *lockfile.Entry, error) {
 	models, err := dir.Models()
 	if err != nil {
-		return modelChoice{}, err
+		return "", nil, err
 	}
 	path := filepath.Join(models, demoName+".gguf")
 	entry, lookupErr := lock.Lookup(demoName)
 	if lookupErr != nil && !allowUnpinned {
-		return modelChoice{}, fmt.Errorf("demo model: %w", lookupErr)
+		return "", nil, fmt.Errorf("demo model: %w", lookupErr)
 	}
 	digest, err := lockfile.Hash(path)
 	stale := err == nil && lookupErr == nil && entry.Verify(digest) != nil
 	if errors.Is(err, os.ErrNotExist) || stale {
 		log.Info("writing the demo model", "path", path)
-		sum, size, werr := testmodel.WriteFile(path, testmodel.Demo())
-		if werr != nil {
-			return modelChoice{}, fmt.Errorf("write demo model: %w", werr)
+		if _, _, err := testmodel.WriteFile(path, testmodel.Demo()); err != nil {
+			return "", nil, fmt.Errorf("write demo model: %w", err)
 		}
-		digest, err = lockfile.Digest{SHA256: sum, Size: size}, nil
+	} else if err != nil {
+		return "", nil, fmt.Errorf("demo model: %w", err)
 	}
-	if err != nil {
-		return modelChoice{}, fmt.Errorf("demo model: %w", err)
+	if err := os.Chmod(path, demoMode); err != nil {
+		return "", nil, fmt.Errorf("demo model: %w", err)
 	}
-	if lookupErr == nil {
-		if err := entry.Verify(digest); err != nil {
-			return modelChoice{}, fmt.Errorf("demo model written by this build does not match models.lock: %w", err)
-		}
+	if lookupErr != nil {
+		return path, nil, nil
 	}
-	return modelChoice{name: demoName, path: path, sha256: digest.SHA256}, nil
+	return path, &entry, nil
 }
 
 // looksLikePath tells a file argument from a lockfile name.
@@ -116,14 +311,30 @@ func looksLikePath(arg string) bool {
 	return strings.ContainsRune(arg, filepath.Separator) || strings.HasSuffix(arg, ".gguf")
 }
 
-// checkPinned verifies the file a lockfile entry names.
-func checkPinned(entry lockfile.Entry, path string) (modelChoice, error) {
-	digest, err := lockfile.Hash(path)
+func fileSize(f *os.File) int64 {
+	info, err := f.Stat()
 	if err != nil {
-		return modelChoice{}, fmt.Errorf("model %q: %w", entry.Name, err)
+		return 0
 	}
-	if err := entry.Verify(digest); err != nil {
-		return modelChoice{}, fmt.Errorf("refusing %s: %w", path, err)
+	return info.Size()
+}
+
+// logProgress returns a HashFile progress function that logs a line every
+// few seconds, so that a long hash does not look like a hang.
+func logProgress(log *slog.Logger, path string, total int64) func(int64) {
+	const every = 5 * time.Second
+	next := time.Now().Add(every)
+	return func(done int64) {
+		if now := time.Now(); now.After(next) {
+			next = now.Add(every)
+			log.Info("hashing model", "path", path, "percent", percent(done, total), "bytes", done, "of", total)
+		}
 	}
-	return modelChoice{name: entry.Name, path: path, sha256: digest.SHA256}, nil
+}
+
+func percent(done, total int64) int {
+	if total <= 0 {
+		return 100
+	}
+	return int(done * 100 / total)
 }
