@@ -142,8 +142,8 @@ func TestValidLicense(t *testing.T) {
 		"MIT OR Apache-2.0": true, "(MIT OR Apache-2.0) AND BSD-3-Clause": true, "GPL-2.0 WITH Classpath-exception-2.0": true,
 		"": false, "Apache 2.0": false, "MIT OR": false, "AND MIT": false, "(MIT": false, "MIT, BSD": false, "see README": false,
 	} {
-		if got := validLicense(lic); got != want {
-			t.Errorf("validLicense(%q) = %v, want %v", lic, got, want)
+		if got := ValidLicense(lic); got != want {
+			t.Errorf("ValidLicense(%q) = %v, want %v", lic, got, want)
 		}
 	}
 }

@@ -34,7 +34,7 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("model %q: source %q names the moving reference %q; pin an immutable revision (a commit hash or digest)",
 			e.Name, e.Source, ref)
 	}
-	if e.License != "" && !validLicense(e.License) {
+	if e.License != "" && !ValidLicense(e.License) {
 		return fmt.Errorf("model %q: license %q is not an SPDX license expression (e.g. Apache-2.0, MIT OR Apache-2.0)", e.Name, e.License)
 	}
 	if e.ApprovedAt != "" {
@@ -69,7 +69,7 @@ func isAlnum(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
-// branchNames are references that move: a source naming one does not say
+// isBranchName reports references that move: a source naming one does not say
 // which bytes were reviewed.
 func isBranchName(ref string) bool {
 	switch strings.ToLower(ref) {
@@ -116,10 +116,10 @@ func isCommitHash(s string) bool {
 	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
-// validLicense checks the syntax of an SPDX license expression: license
+// ValidLicense checks the syntax of an SPDX license expression: license
 // ids (including LicenseRef-…) joined by AND, OR and WITH, with optional
 // parentheses. It does not check ids against the SPDX list.
-func validLicense(s string) bool {
+func ValidLicense(s string) bool {
 	words := strings.Fields(strings.NewReplacer("(", " ", ")", " ").Replace(s))
 	if len(words) == 0 || strings.Count(s, "(") != strings.Count(s, ")") {
 		return false
