@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/store"
 )
 
@@ -72,3 +75,125 @@ func (s *Server) listRevoked(c echo.Context) error {
 }
 
 const adminDetailKey = "warden.admin_detail"
+
+// ModelLoader loads models as the lockfile allows.
+type ModelLoader interface {
+	// Load verifies the model the lockfile names and loads it.
+	Load(ctx context.Context, name string) (engine.Generator, error)
+	// StillPinned re-reads the lockfile and says why a loaded model may no
+	// longer be served (its entry gone or changed), or nil.
+	StillPinned(ctx context.Context, info engine.ModelInfo) error
+}
+
+// unloadWait bounds how long an unload lets running requests finish.
+const unloadWait = 30 * time.Second
+
+type modelRequest struct {
+	Model string `json:"model"`
+}
+
+// adminModels serves GET /admin/models: what is loaded.
+func (s *Server) adminModels(c echo.Context) error {
+	type entry struct {
+		Name         string `json:"name"`
+		Path         string `json:"path"`
+		SHA256       string `json:"sha256"`
+		Architecture string `json:"architecture"`
+		Context      int    `json:"context"`
+		Template     string `json:"template"`
+		LoadedAt     int64  `json:"loaded_at"`
+	}
+	out := []entry{}
+	for _, m := range s.models.list() {
+		out = append(out, entry{m.Name, m.Path, m.SHA256, m.Architecture, m.Context, m.Template, m.Created})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"object": "list", "data": out})
+}
+
+func (s *Server) adminModelName(c echo.Context) (string, error) {
+	var body modelRequest
+	if err := s.decodeBody(c, &body); err != nil {
+		return "", err
+	}
+	if body.Model == "" || len(body.Model) > 256 {
+		return "", invalidParam("model", "model must name a model (1 to 256 bytes)")
+	}
+	c.Set(adminDetailKey, "model="+body.Model)
+	c.Set(modelKey, body.Model)
+	return body.Model, nil
+}
+
+// loadModel serves POST /admin/models/load: verify against the lockfile,
+// load, serve.
+func (s *Server) loadModel(c echo.Context) error {
+	if s.cfg.Loader == nil {
+		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server cannot load models at run time")
+	}
+	name, err := s.adminModelName(c)
+	if err != nil {
+		return err
+	}
+	if _, loaded := s.models.info(name); loaded {
+		return newAPIError(http.StatusConflict, "invalid_request_error", "model_loaded", "model", fmt.Sprintf("model %q is already loaded", name))
+	}
+	gen, err := s.cfg.Loader.Load(c.Request().Context(), name)
+	if err != nil {
+		s.log.Warn("admin model load refused", "model", name, "err", err)
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_request_error", "model_refused", "model", err.Error())
+	}
+	if err := s.models.add(gen); err != nil {
+		if c, ok := gen.(io.Closer); ok {
+			c.Close()
+		}
+		return newAPIError(http.StatusConflict, "invalid_request_error", "model_loaded", "model", err.Error())
+	}
+	s.log.Info("model loaded by admin", "model", name, "by", identity(c).Subject)
+	return c.JSON(http.StatusOK, map[string]any{"loaded": name})
+}
+
+// unloadModel serves POST /admin/models/unload.
+func (s *Server) unloadModel(c echo.Context) error {
+	name, err := s.adminModelName(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), unloadWait)
+	defer cancel()
+	if err := s.models.unload(ctx, name); err != nil {
+		return modelNotFound(name)
+	}
+	s.log.Info("model unloaded by admin", "model", name, "by", identity(c).Subject)
+	return c.JSON(http.StatusOK, map[string]any{"unloaded": name})
+}
+
+// reload serves POST /admin/reload: re-read the lockfile and stop serving
+// every loaded model it no longer pins as loaded.
+func (s *Server) reload(c echo.Context) error {
+	if s.cfg.Loader == nil {
+		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server cannot reload its lockfile")
+	}
+	type dropped struct {
+		Model  string `json:"model"`
+		Reason string `json:"reason"`
+	}
+	kept, gone := []string{}, []dropped{}
+	for _, info := range s.models.list() {
+		if err := s.cfg.Loader.StillPinned(c.Request().Context(), info); err != nil {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), unloadWait)
+			uerr := s.models.unload(ctx, info.Name)
+			cancel()
+			if uerr == nil {
+				gone = append(gone, dropped{info.Name, err.Error()})
+				s.log.Warn("model unloaded on reload: no longer pinned", "model", info.Name, "reason", err)
+			}
+			continue
+		}
+		kept = append(kept, info.Name)
+	}
+	c.Set(adminDetailKey, fmt.Sprintf("reload kept=%v unloaded=%d", kept, len(gone)))
+	return c.JSON(http.StatusOK, map[string]any{"kept": kept, "unloaded": gone})
+}
+
+// Close unloads every model, letting running requests finish until ctx
+// ends.
+func (s *Server) Close(ctx context.Context) { s.models.closeAll(ctx) }

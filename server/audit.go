@@ -91,8 +91,8 @@ func (s *Server) auditRecord(c echo.Context, cl *call) audit.Record {
 	}
 	if name, ok := c.Get(modelKey).(string); ok {
 		rec.Model = truncate(name, maxAuditedPath)
-		if m, ok := s.models[name]; ok {
-			rec.ModelSHA256 = m.Info().SHA256
+		if info, ok := s.models.info(name); ok {
+			rec.ModelSHA256 = info.SHA256
 		}
 	}
 	if !cl.firstToken.IsZero() {

@@ -28,7 +28,7 @@ import (
 
 // Config holds what a Server serves and how.
 type Config struct {
-	Models       []engine.Generator
+	Models       []engine.Generator // served from the start
 	MaxBodyBytes int64 // requests with larger bodies get 413; 0: DefaultMaxBodyBytes
 	Version      string
 	Logger       *slog.Logger
@@ -44,6 +44,9 @@ type Config struct {
 	// Settings is the effective configuration, secrets already redacted,
 	// that GET /admin/config shows.
 	Settings any
+	// Loader loads models by name for POST /admin/models/load and checks
+	// them against the lockfile for POST /admin/reload; nil disables both.
+	Loader ModelLoader
 	// Audit records every call; nil records nothing. While it cannot be
 	// written, requests get 503 unless AuditFailOpen.
 	Audit         AuditLog
@@ -67,7 +70,7 @@ const (
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	models   map[string]engine.Generator
+	models   *registry
 	echo     *echo.Echo
 	requests *limiter
 	tokens   *limiter
@@ -82,16 +85,14 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, models: map[string]engine.Generator{},
+		cfg: cfg, log: cfg.Logger, models: newRegistry(),
 		requests: newLimiter(cfg.RequestsPerMinute, time.Now),
 		tokens:   newLimiter(cfg.TokensPerMinute, time.Now),
 	}
 	for _, m := range cfg.Models {
-		name := m.Info().Name
-		if _, dup := s.models[name]; dup {
-			return nil, fmt.Errorf("two models are named %q", name)
+		if err := s.models.add(m); err != nil {
+			return nil, err
 		}
-		s.models[name] = m
 	}
 
 	e := echo.New()
@@ -106,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	e.Use(s.requestLog, securityHeaders, s.auditCalls, s.recoverPanics)
 	e.GET("/healthz", s.healthz)
 
-	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit)
+	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit, releaseModel)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:model", s.getModel)
 	v1.POST("/chat/completions", s.chatCompletions)
@@ -117,6 +118,10 @@ func New(cfg Config) (*Server, error) {
 	admin.POST("/tokens/revoke", s.revokeToken, require(auth.RoleAdmin))
 	admin.GET("/tokens/revoked", s.listRevoked, require(auth.RoleAdmin))
 	admin.GET("/audit", s.auditQuery, require(auth.RoleAuditor))
+	admin.GET("/models", s.adminModels, require(auth.RoleAdmin))
+	admin.POST("/models/load", s.loadModel, require(auth.RoleAdmin))
+	admin.POST("/models/unload", s.unloadModel, require(auth.RoleAdmin))
+	admin.POST("/reload", s.reload, require(auth.RoleAdmin))
 
 	// Unknown paths get the same 401 as known ones without a token, so
 	// an anonymous caller cannot map the API.
@@ -174,9 +179,9 @@ func (s *Server) healthz(c echo.Context) error {
 func (s *Server) listModels(c echo.Context) error {
 	list := modelList{Object: "list", Data: []modelObject{}}
 	id := identity(c)
-	for _, m := range s.cfg.Models {
-		if id.MayUse(m.Info().Name) {
-			list.Data = append(list.Data, modelObjectOf(m.Info()))
+	for _, info := range s.models.list() {
+		if id.MayUse(info.Name) {
+			list.Data = append(list.Data, modelObjectOf(info))
 		}
 	}
 	return c.JSON(http.StatusOK, list)
@@ -203,11 +208,26 @@ func (s *Server) model(c echo.Context, name string) (engine.Generator, error) {
 	if !identity(c).MayUse(name) {
 		return nil, modelNotAllowed(name)
 	}
-	m, ok := s.models[name]
+	m, ok := s.models.acquire(name)
 	if !ok {
 		return nil, modelNotFound(name)
 	}
-	return m, nil
+	c.Set(heldModelKey, m)
+	return m.gen, nil
+}
+
+const heldModelKey = "warden.held_model"
+
+// releaseModel lets go of the model a request held, once it is answered.
+func releaseModel(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		defer func() {
+			if m, ok := c.Get(heldModelKey).(*served); ok {
+				m.release()
+			}
+		}()
+		return next(c)
+	}
 }
 
 // decodeBody reads a JSON body into v. The body must fit the size limit and
