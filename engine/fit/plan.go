@@ -212,13 +212,11 @@ func splitPoints(gpus []Device) []float64 {
 			points[i] = float64(i+1) / float64(len(points))
 		}
 	}
-	if len(points) > 0 {
-		points[len(points)-1] = 1 + 1e-6 // every fraction below 1 lands on a GPU
-	}
 	return points
 }
 
-// upperBound returns the index of the first point above f.
+// upperBound returns the index of the first point above f; fractions are
+// below 1, the last point, so the fallback only guards rounding.
 func upperBound(points []float64, f float64) int {
 	for i, x := range points {
 		if x > f {
