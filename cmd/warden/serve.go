@@ -140,38 +140,12 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	defer closeAudit(auditLog, log)
-	choice, err := chooseModel(ctx, modelRequest{arg: o.model, lockPath: g.lock, allowUnpinned: o.allowUnpinned, reverify: o.reverify}, dir, log)
-	if err != nil {
-		return err
-	}
-	defer choice.release()
-	gpuLayers, err := planServe(log, choice.loadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
-		gpuLayers: o.gpuLayers, kvType: o.kvType, fullGPU: o.fullGPU})
-	if err != nil {
-		return err
-	}
-	model, err := llamacpp.Load(ctx, llamacpp.Config{
-		Path:         choice.loadPath(),
-		Name:         choice.name,
-		SHA256:       choice.sha256,
-		Context:      o.ctx,
-		Parallel:     o.parallel,
-		Batch:        o.batch,
-		Queue:        o.queue,
-		QueueTimeout: o.queueTimeout,
-		Threads:      o.threads,
-		GPULayers:    gpuLayers,
-		KVType:       o.kvType,
-		Logger:       log,
-	})
+	loader := &modelLoader{lockPath: g.lock, o: o, dir: dir, log: log}
+	model, choice, err := loader.load(ctx, o.model, o.allowUnpinned)
 	if err != nil {
 		return err
 	}
 	defer model.Close()
-	if err := choice.checkUnchanged(); err != nil {
-		return err
-	}
-	choice.release()
 
 	recordStart(ctx, auditLog, choice, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)
@@ -186,6 +160,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		RequestsPerMinute: o.rateRequests,
 		TokensPerMinute:   o.rateTokens,
 		Settings:          settings(cmd),
+		Loader:            loader,
 	}
 	if o.auth.enabled {
 		revs, err := dir.OpenRevocations(ctx)
@@ -213,7 +188,12 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	}
 	log.Info("ready", "addr", scheme+"://"+ln.Addr().String(), "model", choice.name, "auth", o.auth.enabled)
 	printTryIt(scheme, ln.Addr().String(), choice.name, o.auth.enabled && o.auth.usesLocalKey())
-	return srv.Serve(ctx, ln, server.TLS{CertFile: o.tlsCert, KeyFile: o.tlsKey}, o.grace)
+	err = srv.Serve(ctx, ln, server.TLS{CertFile: o.tlsCert, KeyFile: o.tlsKey}, o.grace)
+	// Models an admin loaded are freed here; the first one by its defer.
+	closeCtx, cancel := context.WithTimeout(context.Background(), o.grace)
+	defer cancel()
+	srv.Close(closeCtx)
+	return err
 }
 
 // printTryIt shows how to call the server that just started. With the
