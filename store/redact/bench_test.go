@@ -90,3 +90,31 @@ func TestBenchPromptsAreWhatTheyClaim(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRedactAdversarial feeds inputs built to make a scanner rescan
+// the same bytes from many starting points. Each must run at a speed
+// comparable to prose: a quadratic scan would show as a collapse in MB/s
+// (it took seconds per 400 KB before the scans were bounded).
+func BenchmarkRedactAdversarial(b *testing.B) {
+	const size = 64 << 10
+	for _, bc := range []struct{ name, unit string }{
+		{"sk-run", "sk-"},
+		{"jwt-run", "eyJ-"},
+		{"pem-headers", "-----BEGIN PRIVATE KEY-----x"},
+		{"assignments", "password="},
+		{"padding", "="},
+		{"emails", "a@a."},
+		{"colons", "1:"},
+		{"digit-groups", "1 "},
+		{"iban-heads", "GB82 "},
+	} {
+		text := strings.Repeat(bc.unit, size/len(bc.unit))
+		b.Run(bc.name, func(b *testing.B) {
+			r := New(Options{})
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				r.Redact(text)
+			}
+		})
+	}
+}

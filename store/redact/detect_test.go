@@ -203,9 +203,9 @@ func TestSecret(t *testing.T) {
 
 func TestOverlapsJoin(t *testing.T) {
 	runDetect(t, []detectCase{
-		// The key block wins over the e-mail and card inside it.
-		{"-----BEGIN EC PRIVATE KEY-----\na@example.com 4111111111111111\n-----END EC PRIVATE KEY-----",
-			[]string{"SECRET -----BEGIN EC PRIVATE KEY-----\na@example.com 4111111111111111\n-----END EC PRIVATE KEY-----"}},
+		// The key block wins over the card and access key its lines read as.
+		{"-----BEGIN EC PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2z3AB\n4111111111111111\nAKIAIOSFODNN7EXAMPLE\n-----END EC PRIVATE KEY-----",
+			[]string{"SECRET -----BEGIN EC PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2z3AB\n4111111111111111\nAKIAIOSFODNN7EXAMPLE\n-----END EC PRIVATE KEY-----"}},
 		// A quoted password holding an e-mail address is one secret.
 		{`password="pw a@example.com"`, []string{"SECRET pw a@example.com"}},
 		// Overlapping detections are joined: no digit of either survives.

@@ -17,8 +17,8 @@ func findPrivateKeys(s string, ms []Match) []Match {
 		}
 		start := i + k
 		i = start + len(begin)
-		n := strings.Index(s[i:], dashes)
-		if n < 0 || n > 40 {
+		n := strings.Index(s[i:min(i+64, len(s))], dashes)
+		if n < 0 {
 			continue
 		}
 		label := s[i : i+n]
@@ -26,11 +26,12 @@ func findPrivateKeys(s string, ms []Match) []Match {
 			continue
 		}
 		i += n + len(dashes)
+		if !hasKeyBody(s[i:]) {
+			continue
+		}
 		end := len(s)
 		if e := strings.Index(s[i:], "-----END "+label+dashes); e >= 0 {
 			end = i + e + len("-----END ") + len(label) + len(dashes)
-		} else if !hasKeyBody(s[i:]) {
-			continue
 		}
 		ms = append(ms, Match{Kind: Secret, Start: start, End: end})
 		i = end
@@ -54,6 +55,11 @@ func hasKeyBody(rest string) bool {
 // knownTokenEnd reads at s[i] a credential that its issuer marks with a
 // fixed prefix, or returns 0.
 func knownTokenEnd(s string, i int) int {
+	if i > 0 && s[i-1] == '-' {
+		// Inside a base64url run, which the run's first token has covered;
+		// rescanning the run from every dash would take quadratic time.
+		return 0
+	}
 	t := s[i:]
 	switch t[0] {
 	case 'e':
@@ -265,14 +271,32 @@ func assignedValue(s string, i int) (start, end int) {
 		}
 		return j + 1, j + 1 + k
 	}
-	k := j
-	for k < len(s) && isValueByte(s[k]) && (k > j || s[k] != '=') {
-		k++
-	}
+	k := unquotedEnd(s, j)
 	for k > j && s[k-1] == '.' {
 		k--
 	}
 	return j, k
+}
+
+// unquotedEnd returns the end of the unquoted value at s[j]. An '=' may
+// only end it as base64 padding: "a=b=c" is two assignments, and "=="
+// after a name is a comparison.
+func unquotedEnd(s string, j int) int {
+	k := j
+	for k < len(s) && isValueByte(s[k]) && s[k] != '=' {
+		k++
+	}
+	if k == j {
+		return k
+	}
+	e := k
+	for e < len(s) && s[e] == '=' {
+		e++
+	}
+	if e < len(s) && isValueByte(s[e]) {
+		return k
+	}
+	return e
 }
 
 // isValueByte reports whether c may be part of an unquoted value: not a
@@ -282,14 +306,19 @@ func isValueByte(c byte) bool {
 }
 
 // looksRandom reports whether v looks like a generated credential
-// rather than a word or an identifier: 16 bytes or more, letters and
-// digits, and at least 3 bits of entropy per byte.
+// rather than words or an identifier: 16 bytes or more of the base64 and
+// hex alphabets, letters and digits, and at least 3 bits of entropy per
+// byte. Spaces and brackets never occur in one, which also keeps a
+// quoted value holding a placeholder from qualifying on a second pass.
 func looksRandom(v string) bool {
 	if len(v) < 16 || !hasLetterAndDigit(v) {
 		return false
 	}
 	var counts [256]int
 	for i := 0; i < len(v); i++ {
+		if !isTokenByte(v[i]) && !inSet(v[i], "+/=.~") {
+			return false
+		}
 		counts[v[i]]++
 	}
 	h := 0.0
