@@ -44,9 +44,9 @@ build: deps
 
 # The tests include an end-to-end run of the real binary, so they build it
 # with the same flags first.
-# The race detector covers the packages without cgo; with it, llama.cpp
+# The race detector covers the packages that do not compile llama.cpp; with it, llama.cpp
 # itself would be recompiled (minutes; run `go test -race ./...` by hand).
-RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/gguf/ ./engine/lockfile/ ./engine/testmodel/ ./server/ ./store/
+RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/fit/ ./engine/gguf/ ./engine/lockfile/ ./engine/testmodel/ ./server/ ./store/...
 test: build
 	$(GO) vet ./...
 	WARDEN_BIN=$(CURDIR)/bin/warden $(GO) test -count=1 ./...
