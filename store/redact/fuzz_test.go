@@ -28,6 +28,9 @@ func FuzzRedact(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, l := range readCorpus(f) {
+		f.Add(l.Text)
+	}
 	plain, keyed := New(Options{}), New(Options{Key: []byte("fuzz-key")})
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, r := range []*Redactor{plain, keyed} {
