@@ -77,7 +77,7 @@ func TestAuthAgainstBinary(t *testing.T) {
 	}
 	admin := issueToken(t, w.dataDir, "--sub", "ops", "--role", "admin")
 	code, body := get(t, w.base+"/admin/config", admin)
-	if code != http.StatusOK || !strings.Contains(body, `"auth":"true"`) {
+	if code != http.StatusOK || !strings.Contains(body, `"auth.enabled":{"source":"default","value":"true"}`) {
 		t.Errorf("admin token on /admin/config: %d %s", code, body)
 	}
 	if code, _ := get(t, w.base+"/v1/models", admin); code != http.StatusForbidden {

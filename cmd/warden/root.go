@@ -14,6 +14,7 @@ import (
 // globalOptions are the flags every command shares.
 type globalOptions struct {
 	config    string
+	cfg       *config // the file and environment, once read
 	dataDir   string
 	lock      string
 	logLevel  string
@@ -35,17 +36,22 @@ Start with:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyConfigFile(cmd, g.config)
+			cfg, err := loadConfig(g.config)
+			if err != nil {
+				return err
+			}
+			g.cfg = cfg
+			return cfg.apply(cmd)
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.config, "config", "", "YAML file of flag values (keys are flag names, '-' or '_'); flags given on the command line win")
+	pf.StringVar(&g.config, "config", "", "configuration file (default: $WARDEN_CONFIG, else the first of ./warden.yaml, ~/.config/warden/warden.yaml, /etc/warden/warden.yaml); see 'warden config check'")
 	pf.StringVar(&g.dataDir, "data-dir", "", "directory for Warden's state and generated models (default $XDG_STATE_HOME/warden or ~/.local/state/warden)")
 	pf.StringVar(&g.lock, "lock", "models.lock", "lockfile listing the models that may be loaded")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 
-	root.AddCommand(newServeCommand(&g), newTokenCommand(&g), newKeysCommand(), newAuditCommand(&g), newModelsCommand(&g), newTestModelCommand(), newBenchCommand(&g), newFitCommand(&g), newDevicesCommand(&g), newVersionCommand())
+	root.AddCommand(newServeCommand(&g), newTokenCommand(&g), newKeysCommand(), newAuditCommand(&g), newConfigCommand(&g), newModelsCommand(&g), newTestModelCommand(), newBenchCommand(&g), newFitCommand(&g), newDevicesCommand(&g), newVersionCommand())
 	return root
 }
 

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/warden-llm/warden/auth"
 	"github.com/warden-llm/warden/engine"
+	"github.com/warden-llm/warden/engine/fit"
 	"github.com/warden-llm/warden/engine/llamacpp"
 	"github.com/warden-llm/warden/server"
 	"github.com/warden-llm/warden/store/audit"
@@ -47,7 +47,11 @@ type serveOptions struct {
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
-	var o serveOptions
+	return serveCommand(g, &serveOptions{})
+}
+
+// serveCommand binds serve's flags to o.
+func serveCommand(g *globalOptions, o *serveOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a pinned model over an OpenAI-compatible HTTP API",
@@ -74,7 +78,7 @@ when such an address is served without TLS.`,
   curl -H "Authorization: Bearer $(warden token issue --sub me --role user)" http://127.0.0.1:8080/v1/models`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd, g, o)
+			return runServe(cmd, g, *o)
 		},
 	}
 	f := cmd.Flags()
@@ -103,28 +107,49 @@ when such an address is served without TLS.`,
 	return cmd
 }
 
+// validate checks what can be checked before anything is opened or
+// loaded; warden config check runs it too.
+func (o serveOptions) validate() error {
+	if err := auth.CheckListenAddress(o.host, o.auth.enabled); err != nil {
+		return err
+	}
+	switch {
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	case o.port < 0 || o.port > 65535:
+		return fmt.Errorf("--port %d: want 0 to 65535", o.port)
+	case o.ctx < 0 || o.parallel < 1 || o.parallel > 64 || o.batch < 1 || o.queue < 1 || o.queueTimeout <= 0:
+		return fmt.Errorf("--ctx must be ≥ 0, --parallel 1 to 64, --batch and --queue ≥ 1, --queue-timeout positive")
+	case o.rateRequests < 0 || o.rateTokens < 0 || o.maxBody <= 0 || o.grace < 0:
+		return fmt.Errorf("--rate-requests and --rate-tokens must be ≥ 0, --max-body positive, --grace ≥ 0")
+	}
+	if _, err := fit.ParseCacheType(o.kvType); err != nil {
+		return fmt.Errorf("--kv-type: %w", err)
+	}
+	if _, err := audit.ParseTextPolicy(o.audit.text); err != nil {
+		return fmt.Errorf("--audit-text: %w", err)
+	}
+	for _, spec := range o.auth.keys {
+		if _, err := auth.ParseKeySpec(spec); err != nil {
+			return fmt.Errorf("--auth-key: %w", err)
+		}
+	}
+	return nil
+}
+
 func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	ctx := cmd.Context()
 	log, err := g.logger()
 	if err != nil {
 		return err
 	}
-	if err := auth.CheckListenAddress(o.host, o.auth.enabled); err != nil {
+	if err := o.validate(); err != nil {
 		return err
-	}
-	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
 	if !o.auth.enabled {
 		log.Warn("AUTHENTICATION IS OFF (--auth=false): anyone on this machine can use every endpoint")
 	} else if o.tlsCert == "" && !auth.IsLoopback(o.host) {
 		log.Warn("serving beyond loopback without TLS: tokens and prompts cross the network in clear; pass --tls-cert and --tls-key", "host", o.host)
-	}
-	switch {
-	case o.port < 0 || o.port > 65535:
-		return fmt.Errorf("--port %d: want 0 to 65535", o.port)
-	case o.ctx < 0 || o.parallel < 1 || o.parallel > 64 || o.batch < 1 || o.queue < 1 || o.queueTimeout <= 0:
-		return fmt.Errorf("--ctx must be ≥ 0, --parallel 1 to 64, --batch and --queue ≥ 1, --queue-timeout positive")
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -159,7 +184,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Logger:            log,
 		RequestsPerMinute: o.rateRequests,
 		TokensPerMinute:   o.rateTokens,
-		Settings:          settings(cmd),
+		Settings:          settings(cmd, g.cfg),
 		Loader:            loader,
 	}
 	if o.auth.enabled {
@@ -210,13 +235,13 @@ func printTryIt(scheme, addr, model string, localKey bool) {
 		model, token, scheme, addr, model)
 }
 
-// settings is the effective configuration GET /admin/config shows: every
-// serve flag's value. Flags name files, never secrets themselves.
-func settings(cmd *cobra.Command) map[string]string {
-	out := map[string]string{}
-	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		out[f.Name] = f.Value.String()
-	})
+// settings is the effective configuration GET /admin/config shows, with
+// each value's source. Settings name files, never secrets themselves.
+func settings(cmd *cobra.Command, cfg *config) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, e := range cfg.effective(cmd) {
+		out[e.Key] = map[string]string{"value": e.Value, "source": e.Source}
+	}
 	return out
 }
 
