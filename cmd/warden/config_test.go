@@ -180,3 +180,24 @@ func TestConfigAgainstBinary(t *testing.T) {
 		t.Fatalf("config check on a bad file: %v\n%s", err, out)
 	}
 }
+
+// TestExampleConfigIsComplete keeps deploy/warden.yaml, the documented
+// example, in step with the schema: every key present, and valid.
+func TestExampleConfigIsComplete(t *testing.T) {
+	cfg, err := loadConfig("../../deploy/warden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range configKeys() {
+		if !cfg.v.InConfig(k.key) {
+			t.Errorf("deploy/warden.yaml lacks %s", k.key)
+		}
+	}
+	cmd, o := testServe(t)
+	if err := cfg.apply(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+}
