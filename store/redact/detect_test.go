@@ -57,6 +57,8 @@ func TestPhone(t *testing.T) {
 		{"call (555) 123-4567 now", []string{"PHONE (555) 123-4567"}},
 		{"555-123-4567", []string{"PHONE 555-123-4567"}},
 		{"1-555-010-0199", []string{"PHONE 1-555-010-0199"}},
+		// The number starts at the parenthesis; the country code stays.
+		{"1 (555) 010-0199", []string{"PHONE (555) 010-0199"}},
 		{"+1 (555) 010-0123", []string{"PHONE +1 (555) 010-0123"}},
 		{"555.123.4567", []string{"PHONE 555.123.4567"}},
 		// Kept: dates, times, prices, versions, short numbers, ISBNs,
@@ -124,6 +126,8 @@ func TestIP(t *testing.T) {
 		{"addr:2001:DB8:0:0:0:0:0:1.", []string{"IP 2001:DB8:0:0:0:0:0:1"}},
 		{"link fe80::1ff:fe23:4567:890a", []string{"IP fe80::1ff:fe23:4567:890a"}},
 		{"mapped ::ffff:192.0.2.128", []string{"IP ::ffff:192.0.2.128"}},
+		{"0612345678:2001:db8::1", []string{"PHONE 0612345678", "IP 2001:db8::1"}},
+		{"2001:db8::1:0612345678", []string{"IP 2001:db8::1", "PHONE 0612345678"}},
 		// Kept: versions, out-of-range parts, leading zeros, loopback and
 		// unspecified, times, MAC addresses, C++ and Python syntax.
 		{"release 1.2.3.4.5 and v1.2.3.4", nil},

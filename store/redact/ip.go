@@ -42,11 +42,12 @@ func isIPv6Byte(c byte) bool {
 	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == ':' || c == '.'
 }
 
-// findIPv6 finds IPv6 addresses: around each ':', the run of hex digits,
-// colons and dots is a candidate that net/netip must accept. To keep
-// clock times, C++ scopes and Python slices ("12:30:45", "A::B",
-// "x[1::2]") in clear, a candidate also needs two colons, a decimal
-// digit and a group of four hex digits, as real addresses have.
+// maxIPv6Len is the length of the longest IPv6 address text,
+// "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".
+const maxIPv6Len = 45
+
+// findIPv6 finds IPv6 addresses in the runs of hex digits, colons and
+// dots around each ':'.
 func findIPv6(s string, ms []Match) []Match {
 	for i := 0; i < len(s); {
 		k := strings.IndexByte(s[i:], ':')
@@ -60,36 +61,50 @@ func findIPv6(s string, ms []Match) []Match {
 		for b < len(s) && isIPv6Byte(s[b]) {
 			b++
 		}
-		if start, end := ipv6Span(s, a, b); end > start {
+		for a < b {
+			start, end := firstIPv6(s, a, b)
+			if end == 0 {
+				break
+			}
 			ms = append(ms, Match{Kind: IP, Start: start, End: end})
+			a = end
 		}
 		i = b
 	}
 	return ms
 }
 
-// ipv6Span trims the run s[a:b] to the address it holds, if any: a lone
-// colon before it ("addr:2001:db8::1") and a full stop or lone colon
-// after it are punctuation.
-func ipv6Span(s string, a, b int) (start, end int) {
-	if strings.HasPrefix(s[a:b], ":") && !strings.HasPrefix(s[a:b], "::") {
-		a++
+// firstIPv6 returns the leftmost, then longest, address in the run
+// s[a:b]. A run can hold more than an address: "0612345678:2001:db8::1"
+// is a phone number, then an address. So an address may start at the
+// run's start or after a colon, and end at the run's end or before a
+// colon or a full stop.
+func firstIPv6(s string, a, b int) (start, end int) {
+	for i := a; i < b; i++ {
+		if i > a && s[i-1] != ':' || i == a && a > 0 && attachedBefore(s[a-1]) ||
+			!hasHexQuad(s[i:min(b, i+maxIPv6Len)]) {
+			continue
+		}
+		for j := min(b, i+maxIPv6Len); j > i; j-- {
+			if (j == b || s[j] == ':' || s[j] == '.') && endsToken(s, j) && isIPv6(s[i:j]) {
+				return i, j
+			}
+		}
 	}
-	for b > a && s[b-1] == '.' {
-		b--
+	return 0, 0
+}
+
+// isIPv6 reports whether v is an IPv6 address that may identify someone.
+// net/netip must accept it; and to keep clock times, C++ scopes and
+// Python slices ("12:30:45", "A::B", "x[1::2]") in clear, it also needs
+// two colons, a decimal digit and a group of four hex digits, as real
+// addresses have.
+func isIPv6(v string) bool {
+	if strings.Count(v, ":") < 2 || !strings.ContainsAny(v, "0123456789") || !hasHexQuad(v) {
+		return false
 	}
-	if strings.HasSuffix(s[a:b], ":") && !strings.HasSuffix(s[a:b], "::") {
-		b--
-	}
-	v := s[a:b]
-	if a > 0 && attachedBefore(s[a-1]) || b < len(s) && attachedAfter(s[b]) ||
-		strings.Count(v, ":") < 2 || !strings.ContainsAny(v, "0123456789") || !hasHexQuad(v) {
-		return 0, 0
-	}
-	if addr, err := netip.ParseAddr(v); err != nil || !addr.Is6() || !personalAddr(v) {
-		return 0, 0
-	}
-	return a, b
+	a, err := netip.ParseAddr(v)
+	return err == nil && a.Is6() && a.Zone() == "" && personalAddr(v)
 }
 
 // hasHexQuad reports whether v has a group of four hex digits.
