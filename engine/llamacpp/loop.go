@@ -57,6 +57,7 @@ func (l *decodeLoop) run() {
 	defer close(l.m.done)
 	defer l.batch.Free()
 	for {
+		l.publish()
 		if !l.admit() {
 			l.failAll(engine.ErrClosed)
 			return

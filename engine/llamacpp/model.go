@@ -74,6 +74,7 @@ type Model struct {
 	closed bool
 
 	reusedTokens atomic.Int64 // prompt tokens whose KV a previous request left
+	live         liveStats    // what Stats reports beyond cfg and memory
 
 	tickets   chan struct{} // one per admitted request: Parallel running plus Queue waiting
 	submit    chan *request
@@ -141,6 +142,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		Template:     m.template.Name(),
 		Created:      start.Unix(),
 	}
+	m.live.loadTime = time.Since(start)
 	loop, err := newDecodeLoop(m)
 	if err != nil {
 		m.free()
