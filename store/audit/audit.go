@@ -184,6 +184,8 @@ type Log struct {
 
 	dropped atomic.Int64
 	lost    int64 // records the writer gave up on; read after done
+
+	writeErrors atomic.Int64 // failed write transactions, retries included
 }
 
 // Open opens (creating if needed) the audit database at path, brings its

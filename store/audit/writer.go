@@ -38,6 +38,7 @@ func (l *Log) run() {
 		}
 		batch = l.fill(batch)
 		if err := l.write(ctx, batch); err != nil {
+			l.writeErrors.Add(1)
 			l.setFailed(err)
 			if !l.pause() {
 				l.lost = int64(len(batch)) + l.drain()
