@@ -17,8 +17,10 @@ const (
 
 // Message is one chat message as a client sent it.
 type Message struct {
-	Role    string
-	Content string
+	Role       string
+	Content    string
+	ToolCalls  []ToolCall // calls an assistant made, rendered after its content
+	ToolCallID string     // for RoleTool: the call this result answers
 }
 
 // Segment is a piece of a rendered prompt.
@@ -134,9 +136,22 @@ func (t Template) Stops() []string {
 // prompt, so the model's continuation is the reply. Errors wrap the ones
 // declared in this package.
 func (t Template) Render(msgs []Message) ([]Segment, error) {
+	return t.RenderTools(msgs, nil)
+}
+
+// RenderTools is Render with tools offered to the model: their definitions
+// open the system text (see the package documentation for the format).
+func (t Template) RenderTools(msgs []Message, tools []Tool) ([]Segment, error) {
 	turns, err := parseMessages(msgs, t.trimsContent())
 	if err != nil {
 		return nil, err
+	}
+	if len(tools) > 0 {
+		preamble, err := toolPrompt(tools)
+		if err != nil {
+			return nil, err
+		}
+		turns = withSystemText(turns, preamble)
 	}
 	switch t.kind {
 	case kindLlama2, kindMistral:

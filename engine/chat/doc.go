@@ -43,8 +43,8 @@
 //
 // # Roles
 //
-// Messages may have the roles "system", "user" and "assistant"; "developer" is
-// treated as "system" and any other role is an error. Gemma, Mistral and
+// Messages may have the roles "system", "user", "assistant" and "tool";
+// "developer" is treated as "system" and any other role is an error. Gemma, Mistral and
 // Llama 2 have no system turn, so system text is folded into the next user
 // turn (Llama 2 wraps it in <<SYS>>, the others join it with a blank line).
 // System text with no user turn after it becomes a user turn of its own.
@@ -53,6 +53,28 @@
 // the conversation must begin and end with a user (or system) turn, since an
 // [INST] block is their only generation prompt. As in the families' own
 // templates, Llama 2, Llama 3 and Gemma trim whitespace around each message.
+//
+// # Tools
+//
+// Every family offers tools the same way, in the Hermes format that Qwen 2.5
+// and many fine-tunes were trained on, rather than each vendor's own
+// (Llama 3's ipython role, Mistral's [TOOL_CALLS]): one format to parse
+// back, and one that a grammar can force when a call is required. With
+// tools, [Template.RenderTools] adds to the opening system text (or a new
+// system turn, folded like any other) a "# Tools" section listing each
+// tool's OpenAI JSON definition, one per line, inside <tools></tools>, and
+// asking for calls as
+//
+//	<tool_call>
+//	{"name": <function-name>, "arguments": <args-json-object>}
+//	</tool_call>
+//
+// An assistant message's tool calls are rendered after its content in that
+// same form, and "tool" messages become user turns whose content is wrapped
+// in <tool_response></tool_response>, consecutive results joined by a
+// newline. All of it is content, not scaffolding: tool definitions and
+// results come from the client. [ParseToolCalls] reads calls back from
+// generated text; [CallSchema] is the JSON Schema of a call's body.
 //
 // # Fallback
 //

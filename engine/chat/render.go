@@ -26,13 +26,22 @@ type turn struct {
 // text is the turn's content with any folded system text before it.
 func (t turn) text() string { return joinParagraphs(t.system, t.content) }
 
-// parseMessages validates msgs and maps their roles.
+// parseMessages validates msgs and maps their roles. Tool results become
+// user turns, consecutive ones joined, each in <tool_response> tags; an
+// assistant's tool calls follow its content in <tool_call> tags.
 func parseMessages(msgs []Message, trim bool) ([]turn, error) {
 	if len(msgs) == 0 {
 		return nil, ErrNoMessages
 	}
-	turns := make([]turn, len(msgs))
+	turns := make([]turn, 0, len(msgs))
 	for i, m := range msgs {
+		if !utf8.ValidString(m.Content) {
+			return nil, fmt.Errorf("messages[%d]: %w", i, ErrInvalidUTF8)
+		}
+		content := m.Content
+		if trim {
+			content = strings.TrimSpace(content)
+		}
 		var r role
 		switch m.Role {
 		case RoleSystem, RoleDeveloper:
@@ -41,19 +50,56 @@ func parseMessages(msgs []Message, trim bool) ([]turn, error) {
 			r = roleUser
 		case RoleAssistant:
 			r = roleAssistant
+			calls, err := formatCalls(m.ToolCalls)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			content = joinLines(content, calls)
+		case RoleTool:
+			r = roleUser
+			content = "<tool_response>\n" + content + "\n</tool_response>"
+			if n := len(turns); n > 0 && i > 0 && msgs[i-1].Role == RoleTool {
+				turns[n-1].content += "\n" + content
+				continue
+			}
 		default:
 			return nil, fmt.Errorf("messages[%d]: %w %q", i, ErrUnsupportedRole, m.Role)
 		}
-		if !utf8.ValidString(m.Content) {
-			return nil, fmt.Errorf("messages[%d]: %w", i, ErrInvalidUTF8)
-		}
-		content := m.Content
-		if trim {
-			content = strings.TrimSpace(content)
-		}
-		turns[i] = turn{role: r, content: content}
+		turns = append(turns, turn{role: r, content: content})
 	}
 	return turns, nil
+}
+
+func formatCalls(calls []ToolCall) (string, error) {
+	var lines []string
+	for _, c := range calls {
+		if !utf8.ValidString(c.Name) || !utf8.ValidString(c.Arguments) {
+			return "", ErrInvalidUTF8
+		}
+		s, err := formatCall(c)
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, s)
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// withSystemText puts text at the start of the system turn that opens the
+// conversation, adding one if there is none.
+func withSystemText(turns []turn, text string) []turn {
+	if len(turns) > 0 && turns[0].role == roleSystem {
+		turns[0].content = joinParagraphs(turns[0].content, text)
+		return turns
+	}
+	return append([]turn{{role: roleSystem, content: text}}, turns...)
+}
+
+func joinLines(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "\n" + b
 }
 
 // turnFormat describes a family in which every turn is scaffolding, content,

@@ -257,7 +257,8 @@ func TestRenderErrors(t *testing.T) {
 	}{
 		{"nil", nil, ErrNoMessages, "at least one message"},
 		{"empty", []Message{}, ErrNoMessages, "at least one message"},
-		{"tool role", []Message{user("A"), {Role: "tool", Content: "{}"}}, ErrUnsupportedRole, `messages[1]: unsupported role "tool"`},
+		{"function role", []Message{user("A"), {Role: "function", Content: "{}"}}, ErrUnsupportedRole, `messages[1]: unsupported role "function"`},
+		{"tool call arguments", []Message{user("A"), {Role: RoleAssistant, ToolCalls: []ToolCall{{Name: "f", Arguments: "[1]"}}}}, ErrToolCall, "messages[1]"},
 		{"empty role", []Message{{Content: "A"}}, ErrUnsupportedRole, `messages[0]: unsupported role ""`},
 		{"role case", []Message{{Role: "System", Content: "A"}}, ErrUnsupportedRole, `"System"`},
 		{"invalid UTF-8", []Message{sys("S"), user("A"), user("bad \xff byte")}, ErrInvalidUTF8, "messages[2]"},
