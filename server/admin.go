@@ -22,7 +22,7 @@ type Revoker interface {
 // adminConfig serves GET /admin/config: the effective configuration, with
 // secrets redacted by whoever built it.
 func (s *Server) adminConfig(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.cfg.Settings)
+	return c.JSON(http.StatusOK, s.current().settings)
 }
 
 type revokeRequest struct {
@@ -166,32 +166,16 @@ func (s *Server) unloadModel(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"unloaded": name})
 }
 
-// reload serves POST /admin/reload: re-read the lockfile and stop serving
-// every loaded model it no longer pins as loaded.
+// reload serves POST /admin/reload: see Server.Reload.
 func (s *Server) reload(c echo.Context) error {
-	if s.cfg.Loader == nil {
-		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server cannot reload its lockfile")
+	rep, err := s.Reload(c.Request().Context())
+	if err != nil {
+		s.log.Error("reload refused", "err", err)
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_request_error", "invalid_configuration", "", err.Error())
 	}
-	type dropped struct {
-		Model  string `json:"model"`
-		Reason string `json:"reason"`
-	}
-	kept, gone := []string{}, []dropped{}
-	for _, info := range s.models.list() {
-		if err := s.cfg.Loader.StillPinned(c.Request().Context(), info); err != nil {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), unloadWait)
-			uerr := s.models.unload(ctx, info.Name)
-			cancel()
-			if uerr == nil {
-				gone = append(gone, dropped{info.Name, err.Error()})
-				s.log.Warn("model unloaded on reload: no longer pinned", "model", info.Name, "reason", err)
-			}
-			continue
-		}
-		kept = append(kept, info.Name)
-	}
-	c.Set(adminDetailKey, fmt.Sprintf("reload kept=%v unloaded=%d", kept, len(gone)))
-	return c.JSON(http.StatusOK, map[string]any{"kept": kept, "unloaded": gone})
+	c.Set(adminDetailKey, fmt.Sprintf("reload config=%t kept=%v unloaded=%d need_restart=%v",
+		rep.Config, rep.KeptModels, len(rep.UnloadedModels), rep.NeedRestart))
+	return c.JSON(http.StatusOK, rep)
 }
 
 // Close unloads every model, letting running requests finish until ctx

@@ -138,3 +138,64 @@ func TestAdminLoadUnloadReload(t *testing.T) {
 		t.Fatalf("m2 still listed after reload: %s", body)
 	}
 }
+
+type fakeReloader struct {
+	next    Reloadable
+	restart []string
+	err     error
+}
+
+func (r *fakeReloader) ReloadConfig(context.Context) (Reloadable, []string, error) {
+	return r.next, r.restart, r.err
+}
+
+// TestReloadAppliesGoodConfigAndRefusesBad: a reload swaps the verifier
+// and limits in; an invalid configuration changes nothing.
+func TestReloadAppliesGoodConfigAndRefusesBad(t *testing.T) {
+	f := newAuthFixture(t)
+	v := mustVerifier(t, f)
+	r := &fakeReloader{}
+	srv, err := New(Config{Models: []engine.Generator{newClosingModel("m1")}, Auth: v, Reloader: r,
+		Settings: map[string]string{"generation": "1"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	f.url = ts.URL
+	admin := f.valid(func(c map[string]any) { c["roles"] = []string{"admin"}; c["sub"] = "ops" })
+	user := f.valid(nil)
+
+	r.next = Reloadable{Auth: v, RequestsPerMinute: 1, Settings: map[string]string{"generation": "2"}, TokensPerMinute: 0}
+	r.restart = []string{"server.port"}
+	resp, body := f.do(t, "POST", "/admin/reload", admin, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"need_restart":["server.port"]`) {
+		t.Fatalf("good reload: %d %s", resp.StatusCode, body)
+	}
+	if _, body := f.do(t, "GET", "/admin/config", admin, ""); !strings.Contains(string(body), `"generation":"2"`) {
+		t.Fatalf("settings after reload: %s", body)
+	}
+	f.do(t, "GET", "/v1/models", user, "")
+	if resp, _ := f.do(t, "GET", "/v1/models", user, ""); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the reloaded limit of 1/min is not in force: %d", resp.StatusCode)
+	}
+
+	r.err = errors.New(`key "auth.keys": no such file`)
+	resp, body = f.do(t, "POST", "/admin/reload", admin, "")
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "old one stays") {
+		t.Fatalf("bad reload: %d %s", resp.StatusCode, body)
+	}
+	if _, body := f.do(t, "GET", "/admin/config", admin, ""); !strings.Contains(string(body), `"generation":"2"`) {
+		t.Fatalf("a refused reload changed the settings: %s", body)
+	}
+
+	// Turning authentication off takes a restart, never a reload.
+	r.err, r.next = nil, Reloadable{Auth: nil}
+	_, body = f.do(t, "POST", "/admin/reload", admin, "")
+	if !strings.Contains(string(body), "auth.enabled") {
+		t.Fatalf("auth off by reload: %s", body)
+	}
+	if resp, _ := f.do(t, "GET", "/admin/config", "", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after a reload asking for auth off, no token: %d", resp.StatusCode)
+	}
+}

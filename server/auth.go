@@ -27,14 +27,15 @@ var localIdentity = auth.Identity{Subject: "local", Roles: auth.Roles}
 // missing or bad token gets 401 with the RFC 6750 challenge.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.cfg.Auth == nil {
+		authn := s.current().auth
+		if authn == nil {
 			c.Set(identityKey, localIdentity)
 			return next(c)
 		}
 		token, err := bearerToken(c.Request())
 		if err == nil {
 			var id auth.Identity
-			id, err = s.cfg.Auth.Verify(c.Request().Context(), token)
+			id, err = authn.Verify(c.Request().Context(), token)
 			if err == nil {
 				c.Set(identityKey, id)
 				return next(c)

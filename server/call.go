@@ -47,7 +47,7 @@ func (s *Server) generate(c echo.Context, m engine.Generator, req engine.Request
 		return emit(piece)
 	})
 	cl.result = res
-	s.tokens.charge(identity(c).Subject, float64(res.PromptTokens+res.CompletionTokens))
+	s.current().tokens.charge(identity(c).Subject, float64(res.PromptTokens+res.CompletionTokens))
 	return res, err
 }
 
@@ -69,11 +69,11 @@ func promptText(req engine.Request) string {
 // rateLimit enforces the per-subject request and token budgets.
 func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		subject := identity(c).Subject
-		ok, wait := s.requests.take(subject, 1)
+		subject, l := identity(c).Subject, s.current()
+		ok, wait := l.requests.take(subject, 1)
 		what := "requests"
 		if ok {
-			ok, wait = s.tokens.take(subject, 0)
+			ok, wait = l.tokens.take(subject, 0)
 			what = "tokens"
 		}
 		if !ok {

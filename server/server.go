@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +45,9 @@ type Config struct {
 	// Settings is the effective configuration, secrets already redacted,
 	// that GET /admin/config shows.
 	Settings any
+	// Reloader reads the configuration again on SIGHUP and POST
+	// /admin/reload; nil: only the lockfile is checked again.
+	Reloader Reloader
 	// Loader loads models by name for POST /admin/models/load and checks
 	// them against the lockfile for POST /admin/reload; nil disables both.
 	Loader ModelLoader
@@ -70,10 +74,10 @@ const (
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	models   *registry
-	echo     *echo.Echo
-	requests *limiter
-	tokens   *limiter
+	models *registry
+	echo   *echo.Echo
+	live   atomic.Pointer[live] // settings a reload may replace
+	now    func() time.Time
 }
 
 // New builds a server over the given models.
@@ -85,10 +89,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, models: newRegistry(),
-		requests: newLimiter(cfg.RequestsPerMinute, time.Now),
-		tokens:   newLimiter(cfg.TokensPerMinute, time.Now),
+		cfg: cfg, log: cfg.Logger, models: newRegistry(), now: time.Now,
 	}
+	s.install(Reloadable{Auth: cfg.Auth, RequestsPerMinute: cfg.RequestsPerMinute,
+		TokensPerMinute: cfg.TokensPerMinute, Settings: cfg.Settings})
 	for _, m := range cfg.Models {
 		if err := s.models.add(m); err != nil {
 			return nil, err
