@@ -30,7 +30,7 @@ import (
 // Config holds what a Server serves and how.
 type Config struct {
 	Models       []engine.Generator // served from the start
-	MaxBodyBytes int64 // requests with larger bodies get 413; 0: DefaultMaxBodyBytes
+	MaxBodyBytes int64              // requests with larger bodies get 413; 0: DefaultMaxBodyBytes
 	Version      string
 	Logger       *slog.Logger
 
@@ -72,8 +72,8 @@ const (
 
 // Server is the HTTP front of Warden.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
+	cfg    Config
+	log    *slog.Logger
 	models *registry
 	echo   *echo.Echo
 	live   atomic.Pointer[live] // settings a reload may replace
