@@ -187,22 +187,23 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Settings:          settings(cmd, g.cfg),
 		Loader:            loader,
 	}
-	if o.auth.enabled {
-		revs, err := dir.OpenRevocations(ctx)
-		if err != nil {
-			return err
-		}
-		defer revs.Close()
-		v, err := o.auth.verifier(ctx, dir, revs)
-		if err != nil {
-			return err
-		}
-		cfg.Auth, cfg.Revocations = v, revs
+	revs, err := dir.OpenRevocations(ctx)
+	if err != nil {
+		return err
 	}
+	defer revs.Close()
+	cfg.Revocations = revs
+	if o.auth.enabled {
+		if cfg.Auth, err = o.auth.verifier(ctx, dir, revs); err != nil {
+			return err
+		}
+	}
+	cfg.Reloader = &configReloader{ctx: ctx, g: g, started: cmd, dir: dir, revs: revs}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
+	go reloadOnHangup(ctx, notifyHangup(), srv, auditLog, log)
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
