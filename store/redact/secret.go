@@ -280,7 +280,8 @@ func assignedValue(s string, i int) (start, end int) {
 
 // unquotedEnd returns the end of the unquoted value at s[j]. An '=' may
 // only end it as base64 padding: "a=b=c" is two assignments, and "=="
-// after a name is a comparison.
+// after a name is a comparison. A placeholder after the '=' counts as a
+// value, as the value it replaced did.
 func unquotedEnd(s string, j int) int {
 	k := j
 	for k < len(s) && isValueByte(s[k]) && s[k] != '=' {
@@ -293,7 +294,7 @@ func unquotedEnd(s string, j int) int {
 	for e < len(s) && s[e] == '=' {
 		e++
 	}
-	if e < len(s) && isValueByte(s[e]) {
+	if e < len(s) && (isValueByte(s[e]) || s[e] == '[') {
 		return k
 	}
 	return e
