@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/store/audit"
@@ -218,3 +221,81 @@ func TestAuditorReadsTheLog(t *testing.T) {
 }
 
 func waitABit() { time.Sleep(20 * time.Millisecond) }
+
+// TestLockedAuditStoreFailsClosedThenRecovers takes the real audit
+// database away from the writer (another connection holds an exclusive
+// lock): once a write has failed, requests get 503; once the lock goes,
+// the writer catches up and requests are served again, nothing lost.
+func TestLockedAuditStoreFailsClosedThenRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
+	f := newAuthFixture(t)
+	log, path, key := openAudit(t)
+	auditedServer(t, f, false, log)
+	user := f.valid(nil)
+
+	blocker, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	conn, err := blocker.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+
+	served := 0
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, body := f.do(t, "GET", "/v1/models", user, "")
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if !strings.Contains(string(body), "audit_unavailable") {
+				t.Fatalf("503 without the reason: %s", body)
+			}
+			break
+		}
+		served++
+		if time.Now().After(deadline) {
+			t.Fatal("requests still served a minute after the audit store was locked")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for {
+		resp, _ := f.do(t, "GET", "/v1/models", user, "")
+		if resp.StatusCode == http.StatusOK {
+			served++
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("requests still refused after the lock was released")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := log.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := audit.OpenReader(context.Background(), path, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	page, err := rd.Query(context.Background(), audit.Filter{Status: 200, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != served {
+		t.Fatalf("%d requests served, %d recorded", served, len(page.Entries))
+	}
+	if rep, err := rd.Verify(context.Background()); err != nil || !rep.OK() {
+		t.Fatalf("chain after recovery: %v %v", rep, err)
+	}
+}
