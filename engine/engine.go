@@ -39,12 +39,44 @@ type ModelInfo struct {
 // Request is one completion: either chat messages or a raw text prompt.
 type Request struct {
 	Messages []chat.Message // rendered through the model's chat template
+	Tools    []chat.Tool    // offered to the model in the rendered prompt; needs Messages
 	Prompt   string         // used as-is when Messages is empty
 
 	Sampling  Sampling
+	Format    Format   // constrains the completion's text; the zero value leaves it free
 	MaxTokens int      // completion token limit; 0 means until the context is full
 	Stop      []string // generation ends before the first occurrence of any of these
 	IgnoreEOS bool     // keep going past end-of-generation tokens (benchmarks)
+
+	// Logprobs, when set, receives the log probability of each generated
+	// token with its TopLogprobs most likely alternatives. It is called
+	// from Generate's goroutine, just before the emit whose text completes
+	// those tokens, or once more before Generate returns for tokens cut
+	// short by a stop string. Tokens that never reach the text (the
+	// end-of-generation token, text after a stop string) are not reported.
+	Logprobs    func([]TokenLogprob)
+	TopLogprobs int
+}
+
+// Format constrains generated text with a grammar, so that it always has a
+// given shape until it is complete. A completion cut short by MaxTokens
+// ends with FinishLength and incomplete text, as OpenAI's does.
+type Format struct {
+	// JSON makes the text one JSON object, and, when Schema is set, one
+	// valid against that JSON Schema.
+	JSON   bool
+	Schema []byte
+	// Prefix and Suffix surround the JSON literally, e.g. the tags of a
+	// tool call.
+	Prefix, Suffix string
+}
+
+// TokenLogprob is a token's natural-log probability under the model, before
+// temperature and other sampling settings reshape it.
+type TokenLogprob struct {
+	Token   string // the token's text; a piece of a character may not be valid UTF-8
+	Logprob float32
+	Top     []TokenLogprob // most likely tokens at this position, best first
 }
 
 // Sampling controls how each next token is chosen. The zero value is greedy.
@@ -66,6 +98,9 @@ const (
 	MaxStopStrings = 4
 	MaxStopLen     = 256
 	MaxRepeatLastN = 4096
+	MaxTopLogprobs = 20
+	MaxSchemaBytes = 64 << 10
+	MaxFormatAffix = 256 // bytes of Format.Prefix or Format.Suffix
 )
 
 // Validate reports the first parameter out of range, as an *InvalidError.
@@ -87,7 +122,29 @@ func (r Request) Validate() error {
 			return invalid("stop", fmt.Sprintf("each stop sequence must be valid UTF-8, 1 to %d bytes", MaxStopLen))
 		}
 	}
+	if len(r.Tools) > 0 && len(r.Messages) == 0 {
+		return invalid("tools", "tools need chat messages")
+	}
+	if r.TopLogprobs < 0 || r.TopLogprobs > MaxTopLogprobs {
+		return invalid("top_logprobs", fmt.Sprintf("top_logprobs must be between 0 and %d", MaxTopLogprobs))
+	}
+	if err := r.Format.validate(); err != nil {
+		return err
+	}
 	return r.Sampling.Validate()
+}
+
+func (f Format) validate() error {
+	switch {
+	case !f.JSON && (f.Schema != nil || f.Prefix != "" || f.Suffix != ""):
+		return invalid("response_format", "a schema or affix needs a JSON format")
+	case len(f.Schema) > MaxSchemaBytes:
+		return invalid("response_format", fmt.Sprintf("a JSON schema may have at most %d bytes", MaxSchemaBytes))
+	case len(f.Prefix) > MaxFormatAffix || len(f.Suffix) > MaxFormatAffix ||
+		!utf8.ValidString(f.Prefix) || !utf8.ValidString(f.Suffix):
+		return invalid("response_format", "format affixes must be valid UTF-8, at most 256 bytes")
+	}
+	return nil
 }
 
 // Validate checks every field against the range llama.cpp handles safely.
@@ -115,6 +172,28 @@ func (s Sampling) Validate() error {
 
 // between is false for NaN, which compares false with everything.
 func between(v, lo, hi float32) bool { return v >= lo && v <= hi }
+
+// EmbedInput is one text to embed, or its token IDs when a client sent
+// tokens rather than text.
+type EmbedInput struct {
+	Text   string
+	Tokens []int
+}
+
+// Embedding is one input's vector, of unit length, and the tokens it took.
+// Models that embed offer an Embed(ctx, []EmbedInput) ([]Embedding, error)
+// method beside Generate.
+type Embedding struct {
+	Vector []float32
+	Tokens int
+}
+
+// MaxEmbedInputs bounds the inputs of one Embed call.
+const MaxEmbedInputs = 256
+
+// ErrEmbeddingOnly is returned by Generate for a model that can only embed.
+var ErrEmbeddingOnly = &InvalidError{Param: "model", Code: "model_not_supported",
+	Message: "this model only produces embeddings: use /v1/embeddings"}
 
 // FinishReason says why generation ended, in OpenAI's words.
 type FinishReason string

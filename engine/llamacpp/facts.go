@@ -13,6 +13,7 @@ type modelFacts struct {
 	layers       int
 	trainContext int
 	chatTemplate string
+	pooling      pooling        // <arch>.pooling_type; llama.cpp reads it only for embedding architectures
 	control      map[int]bool   // control tokens: never rendered as text
 	special      map[string]int // text of every token llama.cpp parses as special
 	longest      int            // longest key of special, in bytes
@@ -37,6 +38,9 @@ func readFacts(f *gguf.File) (modelFacts, error) {
 		facts.trainContext = int(n)
 	}
 	facts.chatTemplate, _ = f.String("tokenizer.chat_template")
+	if n, ok := f.Uint(arch + ".pooling_type"); ok && n <= uint64(poolLast) {
+		facts.pooling = pooling(n)
+	}
 
 	texts, _ := f.Strings("tokenizer.ggml.tokens")
 	v, _ := f.Lookup("tokenizer.ggml.token_type")

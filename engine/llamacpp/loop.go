@@ -16,7 +16,10 @@ type request struct {
 	tokens    []int
 	limit     int // completion tokens allowed
 	ignoreEOS bool
-	sampling  engine.Sampling
+	sampler   *llama.SamplingContext // made by the caller: a bad grammar is the caller's error
+	logprobs  bool
+	top       int  // alternatives reported per token
+	embed     bool // the prompt's pooled hidden state, not a completion
 	out       *mailbox
 }
 
@@ -30,6 +33,9 @@ type slot struct {
 	next      int   // sampled token to feed in the next step
 	generated int
 	logitsAt  int // batch index whose logits this slot samples; -1 for none
+
+	embedAt []int     // batch indices of this step's hidden states an embedding needs
+	sum     []float32 // hidden states collected so far for an embedding
 }
 
 // decodeLoop owns the llama.cpp context: only its goroutine calls into it,
@@ -95,11 +101,7 @@ func (l *decodeLoop) admit() bool {
 				return true
 			}
 		}
-		s, err := l.newSlot(r)
-		if err != nil {
-			r.out.put(event{err: err})
-			continue
-		}
+		s := l.newSlot(r)
 		l.slots[s.seq] = s
 	}
 	select {
@@ -130,11 +132,7 @@ func (l *decodeLoop) idle() bool {
 
 // newSlot gives r the free sequence whose cached tokens share the longest
 // prefix with its prompt, and keeps that prefix's KV cells.
-func (l *decodeLoop) newSlot(r *request) (*slot, error) {
-	sampler, err := l.newSampler(r.sampling)
-	if err != nil {
-		return nil, err
-	}
+func (l *decodeLoop) newSlot(r *request) *slot {
 	seq, shared := -1, -1
 	for i, s := range l.slots {
 		if n := commonPrefix(l.cached[i], r.tokens); s == nil && n > shared {
@@ -142,8 +140,11 @@ func (l *decodeLoop) newSlot(r *request) (*slot, error) {
 		}
 	}
 	// The last prompt token is always evaluated: its logits pick the first
-	// new token.
+	// new token. Embeddings other than the last token's need every state.
 	reuse := min(shared, len(r.tokens)-1)
+	if r.embed && (l.m.pooling != poolLast || l.m.llamaPooling != poolNone) {
+		reuse = 0
+	}
 	if !l.m.lctx.KvCacheSeqRm(seq, reuse, -1) {
 		l.m.lctx.KvCacheSeqRm(seq, -1, -1) // this cache cannot be cut; start over
 		reuse = 0
@@ -152,7 +153,7 @@ func (l *decodeLoop) newSlot(r *request) (*slot, error) {
 	if reuse > 0 {
 		l.m.reusedTokens.Add(int64(reuse))
 	}
-	return &slot{seq: seq, req: r, sampler: sampler, pending: r.tokens[reuse:], pos: reuse, logitsAt: -1}, nil
+	return &slot{seq: seq, req: r, sampler: r.sampler, pending: r.tokens[reuse:], pos: reuse, logitsAt: -1}
 }
 
 func commonPrefix(a, b []int) int {
@@ -163,8 +164,11 @@ func commonPrefix(a, b []int) int {
 	return n
 }
 
-func (l *decodeLoop) newSampler(sp engine.Sampling) (*llama.SamplingContext, error) {
+// newSampler makes a request's sampler; grammar, when set, constrains it.
+// It reads only the model, so callers run it outside the decode loop.
+func (m *Model) newSampler(sp engine.Sampling, grammar string) (*llama.SamplingContext, error) {
 	params := llama.SamplingParams{
+		Grammar:        grammar,
 		TopK:           sp.TopK,
 		TopP:           sp.TopP,
 		MinP:           sp.MinP,
@@ -185,7 +189,11 @@ func (l *decodeLoop) newSampler(sp engine.Sampling) (*llama.SamplingContext, err
 	if params.RepeatLastN == 0 {
 		params.RepeatLastN = 64 // llama.cpp's default window
 	}
-	sampler, err := llama.NewSamplingContext(l.m.model, params)
+	sampler, err := llama.NewSamplingContext(m.model, params)
+	if err != nil && grammar != "" {
+		// llama.cpp logs why the grammar did not parse.
+		return nil, &engine.InvalidError{Param: "response_format", Message: "the JSON schema could not be turned into a grammar llama.cpp accepts"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
@@ -223,13 +231,22 @@ func (l *decodeLoop) fill() int {
 			continue
 		}
 		n := min(len(s.pending), budget)
+		if s.req.embed && l.m.llamaPooling != poolNone && n < len(s.pending) {
+			continue // llama.cpp pools within one batch: wait for room for all of it
+		}
 		s.logitsAt = -1
 		for i, tok := range s.pending[:n] {
 			last := i == n-1 && n == len(s.pending)
-			if last {
+			output := last
+			if s.req.embed {
+				output = l.embedOutput(i, s.pos-i, n, n == len(s.pending))
+				if output {
+					s.embedAt = append(s.embedAt, l.batch.NumTokens())
+				}
+			} else if last {
 				s.logitsAt = l.batch.NumTokens()
 			}
-			l.batch.Add(tok, nil, s.pos, last, s.seq)
+			l.batch.Add(tok, nil, s.pos, output, s.seq)
 			s.pos++
 		}
 		l.cached[s.seq] = append(l.cached[s.seq], s.pending[:n]...)
@@ -239,34 +256,47 @@ func (l *decodeLoop) fill() int {
 	return l.batch.NumTokens()
 }
 
-// sample picks the next token for every slot whose logits were computed.
+// sample picks the next token for every slot whose logits were computed,
+// and collects the hidden states embedding requests asked for.
 func (l *decodeLoop) sample() {
-	model := l.m.model
 	for _, s := range l.slots {
-		if s == nil || s.logitsAt < 0 {
-			continue
+		switch {
+		case s == nil:
+		case s.req.embed:
+			l.collectEmbedding(s)
+		case s.logitsAt >= 0:
+			l.sampleOne(s)
 		}
-		tok := s.sampler.Sample(l.m.lctx, s.logitsAt)
-		s.sampler.Accept(tok, true)
-		s.logitsAt = -1
-		if model.TokenIsEog(tok) && !s.req.ignoreEOS {
-			s.req.out.put(event{finish: engine.FinishStop})
-			l.release(s)
-			continue
-		}
-		s.generated++
-		var piece string
-		if !l.m.facts.control[tok] {
-			piece = model.TokenToPiece(tok)
-		}
-		s.req.out.put(event{piece: piece})
-		if s.generated >= s.req.limit {
-			s.req.out.put(event{finish: engine.FinishLength})
-			l.release(s)
-			continue
-		}
-		s.next = tok
 	}
+}
+
+func (l *decodeLoop) sampleOne(s *slot) {
+	model := l.m.model
+	tok := s.sampler.Sample(l.m.lctx, s.logitsAt)
+	s.sampler.Accept(tok, true)
+	at := s.logitsAt
+	s.logitsAt = -1
+	if model.TokenIsEog(tok) && !s.req.ignoreEOS {
+		s.req.out.put(event{finish: engine.FinishStop})
+		l.release(s)
+		return
+	}
+	s.generated++
+	ev := event{}
+	if !l.m.facts.control[tok] {
+		ev.piece = model.TokenToPiece(tok)
+	}
+	if s.req.logprobs {
+		lp := logprobOf(model, l.m.lctx.GetLogitsIth(at), tok, s.req.top)
+		ev.logprob = &lp
+	}
+	s.req.out.put(ev)
+	if s.generated >= s.req.limit {
+		s.req.out.put(event{finish: engine.FinishLength})
+		l.release(s)
+		return
+	}
+	s.next = tok
 }
 
 // release frees a slot for the next request. Its KV cells stay, for a

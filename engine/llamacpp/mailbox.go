@@ -9,9 +9,11 @@ import (
 // event is one step of a request's progress, sent from the decode loop to
 // the goroutine serving the request.
 type event struct {
-	piece  string              // text of one generated token ("" for control tokens)
-	finish engine.FinishReason // set on the last event
-	err    error               // set on the last event when generation failed
+	piece     string               // text of one generated token ("" for control tokens)
+	logprob   *engine.TokenLogprob // the token's, when the request asked
+	embedding []float32            // an embedding request's result, on its last event
+	finish    engine.FinishReason  // set on the last event
+	err       error                // set on the last event when generation failed
 }
 
 // mailbox carries events without ever blocking the decode loop: a slow

@@ -68,6 +68,9 @@ type Model struct {
 	facts    modelFacts
 	memory   Memory // what llama.cpp allocated
 
+	llamaPooling pooling // pooling llama.cpp applies itself: none but for embedding models
+	pooling      pooling // pooling Warden applies to a generative model's states
+
 	// mu guards the llama.cpp model against Close while callers tokenize;
 	// the decode loop has its own exit handshake through stop and done.
 	mu     sync.RWMutex
@@ -128,10 +131,14 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		template: chat.Detect(facts.chatTemplate),
 		facts:    facts,
 		memory:   memory,
-		tickets:  make(chan struct{}, cfg.Parallel+cfg.Queue),
-		submit:   make(chan *request),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+
+		llamaPooling: contextPooling(lctx),
+		pooling:      goPooling(facts.pooling),
+
+		tickets: make(chan struct{}, cfg.Parallel+cfg.Queue),
+		submit:  make(chan *request),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	m.info = engine.ModelInfo{
 		Name:         cfg.Name,
@@ -210,13 +217,14 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 	if err := req.Validate(); err != nil {
 		return engine.Result{}, err
 	}
-	m.mu.RLock()
-	if m.closed {
-		m.mu.RUnlock()
-		return engine.Result{}, engine.ErrClosed
+	if m.llamaPooling != poolNone {
+		return engine.Result{}, engine.ErrEmbeddingOnly
 	}
-	tokens, err := m.tokenize(req)
-	m.mu.RUnlock()
+	grammar, err := grammarFor(req.Format)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	tokens, sampler, err := m.prepare(req, grammar)
 	if err != nil {
 		return engine.Result{}, err
 	}
@@ -228,36 +236,85 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 	if len(req.Messages) > 0 {
 		stops = slices.Concat(req.Stop, m.template.Stops())
 	}
-
-	select {
-	case m.tickets <- struct{}{}:
-		defer func() { <-m.tickets }()
-	default:
-		return engine.Result{}, engine.ErrQueueFull
+	release, err := m.takeTicket()
+	if err != nil {
+		return engine.Result{}, err
 	}
-	wait := time.NewTimer(m.cfg.QueueTimeout)
-	defer wait.Stop()
+	defer release()
 
 	// Cancelling ctx (client gone) or reaching a stop string frees the slot:
 	// the decode loop checks the request's context before every step.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &request{ctx: ctx, tokens: tokens, limit: limit, ignoreEOS: req.IgnoreEOS, sampling: req.Sampling, out: newMailbox()}
-	select {
-	case m.submit <- r:
-	case <-ctx.Done():
-		return engine.Result{}, ctx.Err()
-	case <-m.stop:
-		return engine.Result{}, engine.ErrClosed
-	case <-wait.C:
-		return engine.Result{}, engine.ErrQueueTimeout
+	r := &request{ctx: ctx, tokens: tokens, limit: limit, ignoreEOS: req.IgnoreEOS, sampler: sampler,
+		logprobs: req.Logprobs != nil, top: req.TopLogprobs, out: newMailbox()}
+	if err := m.enqueue(ctx, r); err != nil {
+		return engine.Result{}, err
 	}
-	return m.collect(ctx, r, engine.NewTextStream(stops), emit)
+	var trail *logprobTrail
+	if req.Logprobs != nil {
+		trail = &logprobTrail{report: req.Logprobs}
+	}
+	return m.collect(ctx, r, engine.NewTextStream(stops), trail, emit)
 }
 
-// collect turns the loop's events into text for emit until the request ends.
-func (m *Model) collect(ctx context.Context, r *request, text *engine.TextStream, emit func(string) error) (engine.Result, error) {
+// prepare tokenizes a request and makes its sampler, under the read lock
+// that keeps the model from being freed meanwhile.
+func (m *Model) prepare(req engine.Request, grammar string) ([]int, *llama.SamplingContext, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, nil, engine.ErrClosed
+	}
+	tokens, err := m.tokenize(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	sampler, err := m.newSampler(req.Sampling, grammar)
+	return tokens, sampler, err
+}
+
+// takeTicket admits a request, to a slot or to the queue, or refuses it at
+// once when the queue is full. release gives the ticket back.
+func (m *Model) takeTicket() (release func(), err error) {
+	select {
+	case m.tickets <- struct{}{}:
+		return func() { <-m.tickets }, nil
+	default:
+		return nil, engine.ErrQueueFull
+	}
+}
+
+// enqueue hands r to the decode loop, waiting at most QueueTimeout for a
+// slot.
+func (m *Model) enqueue(ctx context.Context, r *request) error {
+	wait := time.NewTimer(m.cfg.QueueTimeout)
+	defer wait.Stop()
+	select {
+	case m.submit <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.stop:
+		return engine.ErrClosed
+	case <-wait.C:
+		return engine.ErrQueueTimeout
+	}
+}
+
+// collect turns the loop's events into text for emit until the request
+// ends. trail, when set, reports log probabilities along with the text.
+func (m *Model) collect(ctx context.Context, r *request, text *engine.TextStream, trail *logprobTrail, emit func(string) error) (engine.Result, error) {
 	res := engine.Result{PromptTokens: len(r.tokens)}
+	send := func(piece string, final bool) error {
+		if trail != nil {
+			trail.release(len(piece), final)
+		}
+		if piece == "" {
+			return nil
+		}
+		return emit(piece)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -270,19 +327,15 @@ func (m *Model) collect(ctx context.Context, r *request, text *engine.TextStream
 			}
 			if ev.finish != "" {
 				res.FinishReason = ev.finish
-				if rest := text.Flush(); rest != "" {
-					if err := emit(rest); err != nil {
-						return res, err
-					}
-				}
-				return res, nil
+				return res, send(text.Flush(), true)
 			}
 			res.CompletionTokens++
+			if trail != nil && ev.logprob != nil {
+				trail.add(*ev.logprob, ev.piece)
+			}
 			piece, stopped := text.Add(ev.piece)
-			if piece != "" {
-				if err := emit(piece); err != nil {
-					return res, err
-				}
+			if err := send(piece, stopped); err != nil {
+				return res, err
 			}
 			if stopped {
 				res.FinishReason = engine.FinishStop

@@ -24,7 +24,7 @@ func (m *Model) tokenize(req engine.Request) ([]int, error) {
 		}
 		return tokens, nil
 	}
-	segments, err := m.template.Render(req.Messages)
+	segments, err := m.template.RenderTools(req.Messages, req.Tools)
 	if err != nil {
 		return nil, &engine.InvalidError{Param: "messages", Message: err.Error()}
 	}
