@@ -135,6 +135,15 @@ func TestAuditTrailAgainstBinary(t *testing.T) {
 		}
 	}
 
+	out, err = runWarden(t, "audit", "tail", "--data-dir", w.dataDir, "-n", "2")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 2 || !strings.Contains(lines[1], `"stop"`) {
+		t.Errorf("audit tail -n 2: %v\n%s", err, out)
+	}
+	out, err = runWarden(t, "audit", "export", "--data-dir", w.dataDir, "--format", "csv", "--status", "401")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != refused+1 || !strings.HasPrefix(lines[0], "id,") {
+		t.Errorf("audit export --format csv --status 401: %v\n%s", err, out)
+	}
+
 	db, err := sql.Open("sqlite3", filepath.Join(w.dataDir, "audit.db"))
 	if err != nil {
 		t.Fatal(err)
