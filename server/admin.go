@@ -102,10 +102,13 @@ func (s *Server) adminModels(c echo.Context) error {
 		Context      int    `json:"context"`
 		Template     string `json:"template"`
 		LoadedAt     int64  `json:"loaded_at"`
+
+		Stats *ModelStats `json:"stats,omitempty"` // when the engine can tell
 	}
 	out := []entry{}
 	for _, m := range s.models.list() {
-		out = append(out, entry{m.Name, m.Path, m.SHA256, m.Architecture, m.Context, m.Template, m.Created})
+		out = append(out, entry{m.Name, m.Path, m.SHA256, m.Architecture, m.Context, m.Template, m.Created,
+			s.models.statsJSON(m.Name)})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"object": "list", "data": out})
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// written, requests get 503 unless AuditFailOpen.
 	Audit         AuditLog
 	AuditFailOpen bool
+	// MetricsRole is the role GET /metrics needs: admin when empty, or
+	// MetricsOpen to serve it without a token.
+	MetricsRole auth.Role
 }
 
 // DefaultMaxBodyBytes bounds a request body: ample for a long chat, small
@@ -78,6 +81,8 @@ type Server struct {
 	echo   *echo.Echo
 	live   atomic.Pointer[live] // settings a reload may replace
 	now    func() time.Time
+
+	metrics *metrics // what GET /metrics exports
 }
 
 // New builds a server over the given models.
@@ -106,10 +111,13 @@ func New(cfg Config) (*Server, error) {
 	// X-Real-IP are client input, and the audit log must not take a
 	// caller's word for where it is.
 	e.IPExtractor = echo.ExtractIPDirect()
-	// requestLog names the request first; auditCalls sees panics as the
-	// 500s recoverPanics turns them into.
-	e.Use(s.requestLog, securityHeaders, s.auditCalls, s.recoverPanics)
+	// requestLog names the request first; observe and auditCalls see
+	// panics as the 500s recoverPanics turns them into.
+	e.Use(s.requestLog, s.observe, securityHeaders, s.auditCalls, s.recoverPanics)
 	e.GET("/healthz", s.healthz)
+	if err := s.serveMetrics(e); err != nil {
+		return nil, err
+	}
 
 	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit, releaseModel)
 	v1.GET("/models", s.listModels)

@@ -1,0 +1,233 @@
+package server
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/warden-llm/warden/auth"
+	"github.com/warden-llm/warden/store/audit"
+)
+
+// MetricsOpen as Config.MetricsRole serves /metrics without a token.
+const MetricsOpen auth.Role = "none"
+
+// metrics are the series a Server exports on /metrics. Each Server has
+// its own registry: nothing global is touched, and tests run servers side
+// by side. Counters and histograms are updated as requests end; the
+// gauges of models and of the audit log are read when scraped.
+type metrics struct {
+	registry     *prometheus.Registry
+	requests     *prometheus.CounterVec
+	promptTokens *prometheus.CounterVec
+	outputTokens *prometheus.CounterVec
+	ttft         *prometheus.HistogramVec
+	tokenLatency *prometheus.HistogramVec
+	authFailures *prometheus.CounterVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, status and model.",
+		}, []string{"endpoint", "status", "model"}),
+		promptTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_prompt_tokens_total",
+			Help: "Prompt tokens evaluated, by model.",
+		}, []string{"model"}),
+		outputTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_completion_tokens_total",
+			Help: "Completion tokens generated, by model.",
+		}, []string{"model"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_time_to_first_token_seconds",
+			Help:    "Time from a request's arrival to its first generated text, queueing included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14), // 10 ms to 82 s
+		}, []string{"model"}),
+		tokenLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_time_per_output_token_seconds",
+			Help:    "Mean time between generated tokens after the first, one observation per request.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1 ms to 8 s
+		}, []string{"model"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_auth_failures_total",
+			Help: "Requests refused with 401, by reason.",
+		}, []string{"reason"}),
+	}
+	m.registry.MustRegister(m.requests, m.promptTokens, m.outputTokens, m.ttft, m.tokenLatency, m.authFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "warden_build_info",
+			Help:        "Always 1; the version is a label.",
+			ConstLabels: prometheus.Labels{"version": s.cfg.Version},
+		}, func() float64 { return 1 }),
+		modelCollector{s.models},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if a, ok := s.cfg.Audit.(auditStats); ok {
+		m.registry.MustRegister(auditCollectors(a)...)
+	}
+	return m
+}
+
+// serveMetrics builds the server's metrics and routes GET /metrics for
+// the role cfg.MetricsRole names (admin when empty).
+func (s *Server) serveMetrics(e *echo.Echo) error {
+	s.metrics = newMetrics(s)
+	h := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
+		ErrorLog: promLogger{s}, Registry: s.metrics.registry,
+	}))
+	switch role := cmp.Or(s.cfg.MetricsRole, auth.RoleAdmin); {
+	case role == MetricsOpen:
+		e.GET("/metrics", h)
+	case slices.Contains(auth.Roles, role):
+		e.GET("/metrics", h, s.authenticate, require(role))
+	default:
+		return fmt.Errorf("metrics role %q: want admin, auditor, user or none", role)
+	}
+	return nil
+}
+
+// promLogger hands the metrics handler's errors to the server's log.
+type promLogger struct{ s *Server }
+
+func (l promLogger) Println(v ...any) { l.s.log.Error("metrics: " + fmt.Sprint(v...)) }
+
+// observe counts every request once it is answered. Labels stay bounded
+// whatever clients send: the endpoint is the route pattern, never the raw
+// path, and a model is named only while it is loaded.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cl := callOf(c) // started here, so TTFT counts from arrival
+		if err := next(c); err != nil {
+			c.Error(err) // answer now, so the status counted is the one sent
+		}
+		s.metrics.record(c, cl, s.metricModel(c), time.Now())
+		return nil
+	}
+}
+
+func (s *Server) metricModel(c echo.Context) string {
+	name, _ := c.Get(modelKey).(string)
+	if _, loaded := s.models.info(name); !loaded {
+		return ""
+	}
+	return name
+}
+
+func (m *metrics) record(c echo.Context, cl *call, model string, end time.Time) {
+	status := c.Response().Status
+	if c.Request().Context().Err() != nil && !c.Response().Committed {
+		status = 499 // the client went away before an answer
+	}
+	m.requests.WithLabelValues(c.Path(), strconv.Itoa(status), model).Inc()
+	if reason, ok := c.Get(authFailureKey).(string); ok {
+		m.authFailures.WithLabelValues(reason).Inc()
+	}
+	res := cl.result
+	if res.PromptTokens > 0 {
+		m.promptTokens.WithLabelValues(model).Add(float64(res.PromptTokens))
+	}
+	if res.CompletionTokens > 0 {
+		m.outputTokens.WithLabelValues(model).Add(float64(res.CompletionTokens))
+	}
+	if cl.firstToken.IsZero() {
+		return
+	}
+	m.ttft.WithLabelValues(model).Observe(cl.firstToken.Sub(cl.start).Seconds())
+	if n := res.CompletionTokens; n > 1 {
+		m.tokenLatency.WithLabelValues(model).Observe(end.Sub(cl.firstToken).Seconds() / float64(n-1))
+	}
+}
+
+// modelCollector reads the loaded models' gauges when scraped, so they
+// follow loads and unloads and never go stale.
+type modelCollector struct{ models *registry }
+
+func modelDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("warden_model_"+name, help, append([]string{"model"}, labels...), nil)
+}
+
+var (
+	descLoaded     = modelDesc("loaded_timestamp_seconds", "When the model was loaded, in Unix time.")
+	descLoadTime   = modelDesc("load_duration_seconds", "How long loading the weights and setting up the context took.")
+	descSlots      = modelDesc("slots", "Sequences decoded together (--parallel).")
+	descSlotsBusy  = modelDesc("slots_busy", "Sequences running a request.")
+	descWaiting    = modelDesc("queue_depth", "Requests admitted and waiting for a sequence.")
+	descQueueLimit = modelDesc("queue_limit", "Most requests that may wait; more get 429.")
+	descKVCells    = modelDesc("kv_cache_cells", "KV cache cells, all sequences together.")
+	descKVUsed     = modelDesc("kv_cache_cells_used", "KV cache cells holding tokens, prefixes kept for reuse included.")
+	descMemory     = modelDesc("memory_bytes", "Memory allocated for the model, by kind: weights, kv or compute.", "kind")
+)
+
+func (modelCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLoaded, descLoadTime, descSlots, descSlotsBusy, descWaiting,
+		descQueueLimit, descKVCells, descKVUsed, descMemory} {
+		ch <- d
+	}
+}
+
+func (c modelCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, info := range c.models.list() {
+		name := info.Name
+		gauge(descLoaded, float64(info.Created), name)
+		st, ok := c.models.stats(name)
+		if !ok {
+			continue
+		}
+		gauge(descLoadTime, st.LoadTime.Seconds(), name)
+		gauge(descSlots, float64(st.Parallel), name)
+		gauge(descSlotsBusy, float64(st.Busy), name)
+		gauge(descWaiting, float64(st.Waiting), name)
+		gauge(descQueueLimit, float64(st.QueueLimit), name)
+		gauge(descKVCells, float64(st.KVCells), name)
+		gauge(descKVUsed, float64(st.KVCellsUsed), name)
+		gauge(descMemory, float64(st.Memory.Weights), name, "weights")
+		gauge(descMemory, float64(st.Memory.KV), name, "kv")
+		gauge(descMemory, float64(st.Memory.Compute), name, "compute")
+	}
+}
+
+// auditStats is an audit log that can tell how its writer is doing, as
+// audit.Log does.
+type auditStats interface{ Stats() audit.Stats }
+
+func auditCollectors(a auditStats) []prometheus.Collector {
+	gauge := func(name, help string, f func(audit.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(a.Stats()) })
+	}
+	counter := func(name, help string, f func(audit.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(a.Stats()) })
+	}
+	return []prometheus.Collector{
+		gauge("warden_audit_queue_depth", "Audit records accepted and not yet written.",
+			func(s audit.Stats) float64 { return float64(s.Queued) }),
+		gauge("warden_audit_queue_capacity", "Most audit records that may wait for the writer.",
+			func(s audit.Stats) float64 { return float64(s.QueueSize) }),
+		gauge("warden_audit_failing", "1 while the audit store cannot be written, else 0.",
+			func(s audit.Stats) float64 { return bool01(s.Failing) }),
+		counter("warden_audit_write_errors_total", "Audit write transactions that failed, retries included.",
+			func(s audit.Stats) float64 { return float64(s.WriteErrors) }),
+		counter("warden_audit_dropped_total", "Audit records dropped while failing open.",
+			func(s audit.Stats) float64 { return float64(s.Dropped) }),
+	}
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
