@@ -188,6 +188,7 @@ func TestSecret(t *testing.T) {
 		{"dbPassword=Tr0ub4dor", []string{"SECRET Tr0ub4dor"}},
 		{"X-Api-Key: 9f86d081884c7d659a2feaa0c55ad015", []string{"SECRET 9f86d081884c7d659a2feaa0c55ad015"}},
 		{"client_secret='Zx8Qw2Er5Ty7Ui9Op1As'", []string{"SECRET Zx8Qw2Er5Ty7Ui9Op1As"}},
+		{"token=Zx8Qw2Er5Ty7Ui9Op1As/x@example.com", []string{"SECRET Zx8Qw2Er5Ty7Ui9Op1As/x@example.com"}},
 		{"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2z3\nabc\n-----END RSA PRIVATE KEY-----\nthanks",
 			[]string{"SECRET -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2z3\nabc\n-----END RSA PRIVATE KEY-----"}},
 		{"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", []string{"SECRET -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"}},

@@ -306,17 +306,19 @@ func isValueByte(c byte) bool {
 	return c > ' ' && c != 0x7f && !inSet(c, "\"'`,;&<>()[]{}")
 }
 
-// looksRandom reports whether v looks like a generated credential
-// rather than words or an identifier: 16 bytes or more of the base64 and
-// hex alphabets, letters and digits, and at least 3 bits of entropy per
-// byte. Spaces and brackets never occur in one, which also keeps a
-// quoted value holding a placeholder from qualifying on a second pass.
+// looksRandom reports whether v starts like a generated credential
+// rather than words or an identifier: its first 16 bytes are of the
+// base64 and hex alphabets, hold letters and digits, and carry at least
+// 2.5 bits of entropy per byte (random hex falls below that about once
+// in 700). Only those bytes decide, so that a placeholder further on,
+// left by a first pass, cannot change the answer on a second.
 func looksRandom(v string) bool {
-	if len(v) < 16 || !hasLetterAndDigit(v) {
+	const n = 16
+	if len(v) < n || !hasLetterAndDigit(v[:n]) {
 		return false
 	}
 	var counts [256]int
-	for i := 0; i < len(v); i++ {
+	for i := range n {
 		if !isTokenByte(v[i]) && !inSet(v[i], "+/=.~") {
 			return false
 		}
@@ -325,9 +327,9 @@ func looksRandom(v string) bool {
 	h := 0.0
 	for _, c := range counts {
 		if c > 0 {
-			p := float64(c) / float64(len(v))
+			p := float64(c) / n
 			h -= p * math.Log2(p)
 		}
 	}
-	return h >= 3
+	return h >= 2.5
 }
