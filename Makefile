@@ -30,7 +30,8 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test demo bench bench-flags bench-hash build-variant vet clean
+.PHONY: all build deps test demo bench bench-flags bench-hash build-variant vet clean \
+	cuda cuda-backend cuda-src docker
 
 all: build
 
@@ -92,7 +93,7 @@ build-variant: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU) ./cmd/warden
 
 clean:
-	rm -rf bin build
+	rm -rf bin build lib/ollama
 
 # bench-hash compares `warden models verify` (open, checks, full SHA-256,
 # header parse) with sha256sum on the same page-cached file, alternating
@@ -108,3 +109,44 @@ bench-hash: build
 		ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
 		echo "$$tool run $$i: $$ms ms, $$(( size / 1000 / ms )) MB/s"; \
 	done; done
+
+# ---- GPU backends and images (docs/build-gpu.md, docs/deploy.md) ----------
+#
+# bin/warden holds ggml's CPU backend (and Metal on Apple Silicon). `make
+# cuda` adds the CUDA one as a shared library, built with CMake and nvcc from
+# the ggml sources of the pinned ollama module, and installs it in
+# lib/ollama/: the llama package loads backends from <exe dir>/../lib/ollama
+# at start, so bin/warden finds it there. Needs CMake >= 3.21 and the CUDA
+# toolkit >= 12; without nvcc it configures what it can and says what to
+# install.
+#   CUDA_ARCHS      GPU architectures (CMake syntax): 80 A100, 86 RTX 30xx/A10,
+#                   89 L4/L40/RTX 40xx, 90 H100/H200; more = longer build
+#   BACKEND_PREFIX  installs into PREFIX/lib/ollama (for PREFIX/bin/warden)
+#   CUDA_BUNDLE_RUNTIME=1  also copy cudart and cuBLAS there (driver-only hosts)
+CUDA_ARCHS     ?= 80;86;89;90
+BACKEND_PREFIX ?= $(CURDIR)
+cuda: cuda-backend build
+
+cuda-backend:
+	CUDA_ARCHS='$(CUDA_ARCHS)' deploy/build-backend.sh cuda '$(BACKEND_PREFIX)'
+
+# cuda-src copies the module's CMake project and ggml sources (about 9 MB)
+# into build/ollama-src, for building the backend on a machine without Go:
+#   OLLAMA_SRC=build/ollama-src deploy/build-backend.sh cuda .
+# The module cache is read-only, hence the chmod.
+CUDA_SRC ?= build/ollama-src
+cuda-src:
+	@src=$$($(GO) mod download -json github.com/ollama/ollama | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -f "$$src/CMakeLists.txt" || { echo "cuda-src: ollama module not found" >&2; exit 1; }; \
+	if [ -d $(CUDA_SRC) ]; then chmod -R u+w $(CUDA_SRC) && rm -rf $(CUDA_SRC); fi; \
+	mkdir -p $(CUDA_SRC)/ml/backend/ggml && \
+	cp "$$src/CMakeLists.txt" $(CUDA_SRC)/ && \
+	cp -R "$$src/ml/backend/ggml/ggml" $(CUDA_SRC)/ml/backend/ggml/ && \
+	chmod -R u+w $(CUDA_SRC) && echo "copied $$src's ggml build to $(CUDA_SRC)"
+
+# docker builds the image: VARIANT=cuda (NVIDIA CUDA runtime base) or cpu
+# (debian:bookworm-slim). Needs a Docker engine with BuildKit.
+VARIANT ?= cuda
+docker:
+	docker build --build-arg VARIANT=$(VARIANT) --build-arg VERSION=$(VERSION) \
+		--build-arg CUDA_ARCHS='$(CUDA_ARCHS)' -t warden:$(VERSION)-$(VARIANT) .
