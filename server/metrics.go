@@ -86,15 +86,25 @@ func (s *Server) serveMetrics(e *echo.Echo) error {
 	h := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
 		ErrorLog: promLogger{s}, Registry: s.metrics.registry,
 	}))
-	switch role := cmp.Or(s.cfg.MetricsRole, auth.RoleAdmin); {
-	case role == MetricsOpen:
+	role, err := ParseMetricsRole(string(cmp.Or(s.cfg.MetricsRole, auth.RoleAdmin)))
+	if err != nil {
+		return err
+	}
+	if role == MetricsOpen {
 		e.GET("/metrics", h)
-	case slices.Contains(auth.Roles, role):
+	} else {
 		e.GET("/metrics", h, s.authenticate, require(role))
-	default:
-		return fmt.Errorf("metrics role %q: want admin, auditor, user or none", role)
 	}
 	return nil
+}
+
+// ParseMetricsRole reads the role /metrics needs as a command line or a
+// configuration file gives it: a role, or "none" for MetricsOpen.
+func ParseMetricsRole(s string) (auth.Role, error) {
+	if r := auth.Role(s); r == MetricsOpen || slices.Contains(auth.Roles, r) {
+		return r, nil
+	}
+	return "", fmt.Errorf("metrics role %q: want admin, auditor, user or none", s)
 }
 
 // promLogger hands the metrics handler's errors to the server's log.

@@ -44,6 +44,7 @@ type serveOptions struct {
 	tlsCert       string
 	tlsKey        string
 	audit         auditOptions
+	metricsRole   string
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -102,6 +103,7 @@ when such an address is served without TLS.`,
 	f.IntVar(&o.rateTokens, "rate-tokens", 0, "prompt plus completion tokens per minute allowed to each subject (0: no limit)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	f.StringVar(&o.metricsRole, "metrics-role", "admin", "role a token needs for GET /metrics: admin, auditor, user, or none for no token")
 	o.auth.register(f)
 	o.audit.register(f)
 	return cmd
@@ -122,6 +124,9 @@ func (o serveOptions) validate() error {
 		return fmt.Errorf("--ctx must be ≥ 0, --parallel 1 to 64, --batch and --queue ≥ 1, --queue-timeout positive")
 	case o.rateRequests < 0 || o.rateTokens < 0 || o.maxBody <= 0 || o.grace < 0:
 		return fmt.Errorf("--rate-requests and --rate-tokens must be ≥ 0, --max-body positive, --grace ≥ 0")
+	}
+	if _, err := server.ParseMetricsRole(o.metricsRole); err != nil {
+		return fmt.Errorf("--metrics-role: %w", err)
 	}
 	if _, err := fit.ParseCacheType(o.kvType); err != nil {
 		return fmt.Errorf("--kv-type: %w", err)
@@ -150,6 +155,9 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		log.Warn("AUTHENTICATION IS OFF (--auth=false): anyone on this machine can use every endpoint")
 	} else if o.tlsCert == "" && !auth.IsLoopback(o.host) {
 		log.Warn("serving beyond loopback without TLS: tokens and prompts cross the network in clear; pass --tls-cert and --tls-key", "host", o.host)
+	}
+	if auth.Role(o.metricsRole) == server.MetricsOpen && !auth.IsLoopback(o.host) {
+		log.Warn("METRICS ARE OPEN (--metrics-role none) beyond loopback: anyone who reaches the port sees the models, their load and the traffic", "host", o.host)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -186,6 +194,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		TokensPerMinute:   o.rateTokens,
 		Settings:          settings(cmd, g.cfg),
 		Loader:            loader,
+		MetricsRole:       auth.Role(o.metricsRole),
 	}
 	revs, err := dir.OpenRevocations(ctx)
 	if err != nil {
