@@ -217,3 +217,14 @@ func TestOverlapsJoin(t *testing.T) {
 		{"06 12 34 56 78+john@example.com", []string{"EMAIL 06 12 34 56 78+john@example.com"}},
 	})
 }
+
+func TestHasHexQuad(t *testing.T) {
+	for v, want := range map[string]bool{
+		"2001:db8::1": true, "fe80::1": true, "::ffff:192.0.2.1": true, "db8:1234": true,
+		"1::2": false, "12:30:45": false, "::192.0.2.1": false, "abcde:1": false, "": false,
+	} {
+		if got := hasHexQuad(v); got != want {
+			t.Errorf("hasHexQuad(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -109,9 +109,18 @@ func isIPv6(v string) bool {
 
 // hasHexQuad reports whether v has a group of four hex digits.
 func hasHexQuad(v string) bool {
-	for g := range strings.SplitSeq(v, ":") {
-		if len(g) == 4 && !strings.Contains(g, ".") {
-			return true
+	n, dotted := 0, false // the current group's length, and whether it has a dot
+	for i := 0; i <= len(v); i++ {
+		switch {
+		case i == len(v) || v[i] == ':':
+			if n == 4 && !dotted {
+				return true
+			}
+			n, dotted = 0, false
+		case v[i] == '.':
+			dotted = true
+		default:
+			n++
 		}
 	}
 	return false
