@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/warden-llm/warden/engine"
+	"github.com/warden-llm/warden/engine/chat"
 )
 
 // completionRequest is what the chat and text endpoints have in common.
@@ -51,46 +52,201 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !body.Stream {
-		text, res, err := s.generateAll(c, m, req)
+	reply := chatReply{tools: body.callsTools(), logprobs: body.Logprobs, top: body.TopLogprobs != nil}
+	if body.Stream {
+		head.Object = "chat.completion.chunk"
+		return s.streamChat(c, m, req, head, body.choices(), body.includeUsage(), reply)
+	}
+	var total engine.Result
+	choices := make([]chatChoice, body.choices())
+	for i := range choices {
+		lps := reply.buffer()
+		text, res, err := s.generateAll(c, m, lps.request(choiceRequest(req, i)))
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, chatCompletion{
-			completionHeader: head,
-			Choices:          []chatChoice{{Message: &replyMessage{Role: "assistant", Content: &text}, FinishReason: finish(res)}},
-			Usage:            usageOf(res),
-		})
+		choices[i] = reply.choice(i, text, res, lps.take())
+		total = addUsage(total, res, i)
 	}
+	callOf(c).result = total
+	return c.JSON(http.StatusOK, chatCompletion{completionHeader: head, Choices: choices, Usage: usageOf(total)})
+}
 
-	head.Object = "chat.completion.chunk"
-	chunk := func(choice chatChoice) chatCompletion {
-		return chatCompletion{completionHeader: head, Choices: []chatChoice{choice}}
+// Several choices run one after another, so a request holds at most one
+// slot and the queue bounds it like any other; from the second on, the
+// prompt's KV is reused. Each choice gets its own seed, so that sampled
+// choices differ while a request with a seed stays reproducible.
+func choiceRequest(req engine.Request, i int) engine.Request {
+	req.Sampling.Seed += uint32(i)
+	return req
+}
+
+// addUsage adds choice i's usage to the total: the prompt counts once, as
+// OpenAI counts it.
+func addUsage(total, res engine.Result, i int) engine.Result {
+	if i == 0 {
+		total.PromptTokens = res.PromptTokens
 	}
-	// OpenAI opens every stream with the role and empty content.
-	empty := ""
-	opening := chunk(chatChoice{Delta: &replyMessage{Role: "assistant", Content: &empty}})
-	stream := newEventStream(c, s.log)
-	res, err := s.generate(c, m, req, func(text string) error {
-		if !stream.started {
-			if err := stream.send(opening); err != nil {
-				return err
+	total.CompletionTokens += res.CompletionTokens
+	total.FinishReason = res.FinishReason
+	return total
+}
+
+// chatReply is how a chat request wants its choices shaped.
+type chatReply struct {
+	tools    bool // parse tool calls out of the text
+	logprobs bool
+	top      bool // include top_logprobs lists
+}
+
+func (r chatReply) buffer() *logprobBuffer { return newLogprobBuffer(r.logprobs) }
+
+func (r chatReply) choice(i int, text string, res engine.Result, lps []engine.TokenLogprob) chatChoice {
+	msg := &replyMessage{Role: "assistant", Content: &text}
+	reason := string(res.FinishReason)
+	if r.tools {
+		if content, calls := chat.ParseToolCalls(text); len(calls) > 0 {
+			msg.Content, msg.ToolCalls = nil, wireCalls(calls)
+			if content != "" {
+				msg.Content = &content
+			}
+			if res.FinishReason == engine.FinishStop {
+				reason = "tool_calls"
 			}
 		}
-		return stream.send(chunk(chatChoice{Delta: &replyMessage{Content: &text}}))
-	})
-	if err != nil {
-		return stream.fail(err)
 	}
-	if !stream.started && stream.send(opening) != nil { // nothing was generated
+	ch := chatChoice{Index: i, Message: msg, FinishReason: &reason}
+	if r.logprobs {
+		ch.Logprobs = chatLogprobsOf(lps, r.top)
+	}
+	return ch
+}
+
+func (s *Server) streamChat(c echo.Context, m engine.Generator, req engine.Request, head completionHeader, n int, withUsage bool, reply chatReply) error {
+	stream := newEventStream(c, s.log)
+	var total engine.Result
+	var last chatCompletion
+	for i := range n {
+		cs := &chatStream{stream: stream, head: head, index: i, reply: reply, lps: reply.buffer()}
+		if reply.tools {
+			cs.tools = &toolStream{}
+		}
+		res, err := s.generate(c, m, cs.lps.request(choiceRequest(req, i)), cs.text)
+		if err != nil {
+			return stream.fail(err)
+		}
+		total = addUsage(total, res, i)
+		final, err := cs.end(res)
+		if err != nil {
+			return nil // the client is gone
+		}
+		if i < n-1 {
+			if stream.send(final) != nil {
+				return nil
+			}
+			continue
+		}
+		last = final
+	}
+	callOf(c).result = total
+	var usageChunk any
+	if withUsage {
+		usageChunk = chatCompletion{completionHeader: head, Choices: []chatChoice{}, Usage: usageOf(total)}
+	}
+	stream.finish(last, usageChunk)
+	return nil
+}
+
+// chatStream streams one choice: an opening chunk with the role, content
+// deltas, tool calls as OpenAI streams them (the call's id and name, then
+// its arguments), and the finish reason. Log probabilities ride on the
+// next chunk after the engine reports them.
+type chatStream struct {
+	stream *eventStream
+	head   completionHeader
+	index  int
+	reply  chatReply
+	lps    *logprobBuffer
+	tools  *toolStream // nil when the reply has no tool calls to parse
+	opened bool
+	calls  int
+}
+
+func (cs *chatStream) text(piece string) error {
+	if cs.tools == nil {
+		return cs.send(&replyMessage{Content: &piece}, nil)
+	}
+	return cs.parts(cs.tools.add(piece))
+}
+
+func (cs *chatStream) parts(parts []streamPart) error {
+	for _, p := range parts {
+		if p.call == nil {
+			if err := cs.send(&replyMessage{Content: &p.content}, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		index := cs.calls
+		cs.calls++
+		head := wireCalls([]chat.ToolCall{*p.call})[0]
+		head.Index, head.Function.Arguments = &index, ""
+		args := wireToolCall{Index: &index}
+		args.Function.Arguments = p.call.Arguments
+		if err := cs.send(&replyMessage{ToolCalls: []wireToolCall{head}}, nil); err != nil {
+			return err
+		}
+		if err := cs.send(&replyMessage{ToolCalls: []wireToolCall{args}}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cs *chatStream) send(delta *replyMessage, finish *string) error {
+	if err := cs.open(); err != nil {
+		return err
+	}
+	return cs.stream.send(cs.chunk(delta, finish))
+}
+
+// open sends the chunk OpenAI opens every choice with: the role and empty
+// content. It goes out with the first text, so that an error before any
+// is still a plain HTTP error.
+func (cs *chatStream) open() error {
+	if cs.opened {
 		return nil
 	}
-	var usageChunk any
-	if body.includeUsage() {
-		usageChunk = chatCompletion{completionHeader: head, Choices: []chatChoice{}, Usage: usageOf(res)}
+	cs.opened = true
+	empty := ""
+	opening := chatChoice{Index: cs.index, Delta: &replyMessage{Role: "assistant", Content: &empty}}
+	return cs.stream.send(chatCompletion{completionHeader: cs.head, Choices: []chatChoice{opening}})
+}
+
+func (cs *chatStream) chunk(delta *replyMessage, finish *string) chatCompletion {
+	choice := chatChoice{Index: cs.index, Delta: delta, FinishReason: finish}
+	if cs.reply.logprobs {
+		choice.Logprobs = chatLogprobsOf(cs.lps.take(), cs.reply.top)
 	}
-	stream.finish(chunk(chatChoice{Delta: &replyMessage{}, FinishReason: finish(res)}), usageChunk)
-	return nil
+	return chatCompletion{completionHeader: cs.head, Choices: []chatChoice{choice}}
+}
+
+// end flushes what the tool parser held back and returns the choice's last
+// chunk, unsent.
+func (cs *chatStream) end(res engine.Result) (chatCompletion, error) {
+	if cs.tools != nil {
+		if err := cs.parts(cs.tools.flush()); err != nil {
+			return chatCompletion{}, err
+		}
+	}
+	if err := cs.open(); err != nil { // nothing was generated: the opening still goes first
+		return chatCompletion{}, err
+	}
+	reason := string(res.FinishReason)
+	if cs.calls > 0 && res.FinishReason == engine.FinishStop {
+		reason = "tool_calls"
+	}
+	return cs.chunk(&replyMessage{}, &reason), nil
 }
 
 // completions serves POST /v1/completions, the legacy text endpoint.
@@ -100,33 +256,60 @@ func (s *Server) completions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !body.Stream {
-		text, res, err := s.generateAll(c, m, req)
+	logprobs := body.Logprobs != nil
+	if body.Stream {
+		return s.streamText(c, m, req, head, body.choices(), body.includeUsage(), logprobs)
+	}
+	var total engine.Result
+	choices := make([]textChoice, body.choices())
+	for i := range choices {
+		lps := newLogprobBuffer(logprobs)
+		text, res, err := s.generateAll(c, m, lps.request(choiceRequest(req, i)))
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, textCompletion{
-			completionHeader: head,
-			Choices:          []textChoice{{Text: text, FinishReason: finish(res)}},
-			Usage:            usageOf(res),
-		})
+		choices[i] = textChoice{Index: i, Text: text, FinishReason: finish(res)}
+		if lps != nil {
+			choices[i].Logprobs = textLogprobsOf(lps.take(), 0)
+		}
+		total = addUsage(total, res, i)
 	}
+	callOf(c).result = total
+	return c.JSON(http.StatusOK, textCompletion{completionHeader: head, Choices: choices, Usage: usageOf(total)})
+}
 
-	chunk := func(choice textChoice) textCompletion {
-		return textCompletion{completionHeader: head, Choices: []textChoice{choice}}
-	}
+func (s *Server) streamText(c echo.Context, m engine.Generator, req engine.Request, head completionHeader, n int, withUsage, logprobs bool) error {
 	stream := newEventStream(c, s.log)
-	res, err := s.generate(c, m, req, func(text string) error {
-		return stream.send(chunk(textChoice{Text: text}))
-	})
-	if err != nil {
-		return stream.fail(err)
+	var total engine.Result
+	var last textCompletion
+	for i := range n {
+		lps := newLogprobBuffer(logprobs)
+		offset := 0
+		chunk := func(choice textChoice) textCompletion {
+			if lps != nil {
+				choice.Logprobs = textLogprobsOf(lps.take(), offset)
+			}
+			offset += len(choice.Text)
+			return textCompletion{completionHeader: head, Choices: []textChoice{choice}}
+		}
+		res, err := s.generate(c, m, lps.request(choiceRequest(req, i)), func(text string) error {
+			return stream.send(chunk(textChoice{Index: i, Text: text}))
+		})
+		if err != nil {
+			return stream.fail(err)
+		}
+		total = addUsage(total, res, i)
+		last = chunk(textChoice{Index: i, FinishReason: finish(res)})
+		if i < n-1 && stream.send(last) != nil {
+			return nil
+		}
 	}
+	callOf(c).result = total
 	var usageChunk any
-	if body.includeUsage() {
-		usageChunk = textCompletion{completionHeader: head, Choices: []textChoice{}, Usage: usageOf(res)}
+	if withUsage {
+		usageChunk = textCompletion{completionHeader: head, Choices: []textChoice{}, Usage: usageOf(total)}
 	}
-	stream.finish(chunk(textChoice{FinishReason: finish(res)}), usageChunk)
+	stream.finish(last, usageChunk)
 	return nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 // The OpenAI wire format, as far as Warden serves it. Request fields Warden
 // does not know are ignored, as OpenAI does; fields it knows but cannot
-// honour yet are refused, never silently dropped.
+// honour are refused, never silently dropped. docs/openai-api.md lists them.
 
 // samplingFields are the request fields chat and text completions share.
 type samplingFields struct {
@@ -76,18 +76,27 @@ type chatRequest struct {
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	Logprobs            bool            `json:"logprobs"`
 	TopLogprobs         *int            `json:"top_logprobs"`
-	Tools               json.RawMessage `json:"tools"`
+	Tools               []toolDef       `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
 	ResponseFormat      *responseFormat `json:"response_format"`
 }
 
 type responseFormat struct {
-	Type string `json:"type"`
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Name   string          `json:"name"`
+		Schema json.RawMessage `json:"schema"`
+		Strict *bool           `json:"strict"`
+	} `json:"json_schema"`
 }
 
 type chatMessage struct {
-	Role    string         `json:"role"`
-	Content messageContent `json:"content"`
-	Name    string         `json:"name,omitempty"`
+	Role       string         `json:"role"`
+	Content    messageContent `json:"content"`
+	Name       string         `json:"name,omitempty"`
+	ToolCalls  []wireToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string         `json:"tool_call_id,omitempty"`
 }
 
 // messageContent accepts a string or a list of content parts, of which only
@@ -133,6 +142,7 @@ type textRequest struct {
 
 // Caps on numbers a client sends, applied before anything reaches the engine.
 const (
+	maxChoices         = 8
 	maxMaxTokens       = 1 << 20
 	maxMessages        = 1024
 	maxLogitBias       = 300
@@ -145,8 +155,8 @@ const (
 // when the client sent none.
 func (f *samplingFields) toEngine(maxTokens *int, rnd func() uint32) (engine.Request, error) {
 	var req engine.Request
-	if f.N != nil && *f.N != 1 {
-		return req, invalidParam("n", "n must be 1: several choices per request are not supported yet")
+	if f.N != nil && (*f.N < 1 || *f.N > maxChoices) {
+		return req, invalidParam("n", fmt.Sprintf("n must be between 1 and %d", maxChoices))
 	}
 	if len(f.LogitBias) > maxLogitBias {
 		return req, invalidParam("logit_bias", fmt.Sprintf("logit_bias may have at most %d entries", maxLogitBias))
@@ -203,18 +213,24 @@ func (f *samplingFields) toEngine(maxTokens *int, rnd func() uint32) (engine.Req
 	return req, nil
 }
 
+// choices is how many completions the request asks for.
+func (f *samplingFields) choices() int {
+	if f.N == nil {
+		return 1
+	}
+	return *f.N
+}
+
 func (r *chatRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 	switch {
 	case len(r.Messages) == 0:
 		return engine.Request{}, invalidParam("messages", "messages must be a non-empty list")
 	case len(r.Messages) > maxMessages:
 		return engine.Request{}, invalidParam("messages", fmt.Sprintf("at most %d messages are allowed", maxMessages))
-	case r.Logprobs || r.TopLogprobs != nil:
-		return engine.Request{}, invalidParam("logprobs", "logprobs are not supported yet")
-	case len(r.Tools) > 0 && !bytes.Equal(r.Tools, []byte("null")):
-		return engine.Request{}, invalidParam("tools", "tools are not supported yet")
-	case r.ResponseFormat != nil && r.ResponseFormat.Type != "" && r.ResponseFormat.Type != "text":
-		return engine.Request{}, invalidParam("response_format", "only response_format type \"text\" is supported yet")
+	case r.TopLogprobs != nil && !r.Logprobs:
+		return engine.Request{}, invalidParam("top_logprobs", "top_logprobs needs logprobs: true")
+	case r.TopLogprobs != nil && (*r.TopLogprobs < 0 || *r.TopLogprobs > engine.MaxTopLogprobs):
+		return engine.Request{}, invalidParam("top_logprobs", fmt.Sprintf("top_logprobs must be between 0 and %d", engine.MaxTopLogprobs))
 	}
 	maxTokens := r.MaxTokens
 	if r.MaxCompletionTokens != nil {
@@ -224,18 +240,96 @@ func (r *chatRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 	if err != nil {
 		return req, err
 	}
+	if r.TopLogprobs != nil {
+		req.TopLogprobs = *r.TopLogprobs
+	}
+	if req.Format, err = r.ResponseFormat.toEngine(); err != nil {
+		return req, err
+	}
+	tools, choice, err := r.tools()
+	if err != nil {
+		return req, err
+	}
+	if choice.mode != "none" {
+		req.Tools = tools
+	}
+	if choice.mode == "required" {
+		if req.Format.JSON {
+			return req, invalidParam("tool_choice", "a required tool call and a JSON response_format cannot be combined")
+		}
+		if req.Format, err = choice.format(tools); err != nil {
+			return req, err
+		}
+	}
+	req.Messages, err = r.messages()
+	return req, err
+}
+
+// tools checks the tools and tool_choice.
+func (r *chatRequest) tools() ([]chat.Tool, toolChoice, error) {
+	tools, err := parseTools(r.Tools)
+	if err != nil {
+		return nil, toolChoice{}, err
+	}
+	choice, err := parseToolChoice(r.ToolChoice, tools)
+	return tools, choice, err
+}
+
+// callsTools reports whether replies may hold tool calls to parse out.
+func (r *chatRequest) callsTools() bool {
+	_, choice, err := r.tools()
+	return err == nil && choice.mode != "none"
+}
+
+func (r *chatRequest) messages() ([]chat.Message, error) {
+	msgs := make([]chat.Message, 0, len(r.Messages))
 	for i, m := range r.Messages {
+		param := fmt.Sprintf("messages[%d]", i)
 		switch m.Role {
 		case chat.RoleSystem, chat.RoleDeveloper, chat.RoleUser, chat.RoleAssistant:
+		case chat.RoleTool:
+			if m.ToolCallID == "" {
+				return nil, invalidParam(param+".tool_call_id", "a tool message needs the tool_call_id it answers")
+			}
 		case "":
-			return req, invalidParam(fmt.Sprintf("messages[%d].role", i), "every message needs a role")
+			return nil, invalidParam(param+".role", "every message needs a role")
 		default:
-			return req, invalidParam(fmt.Sprintf("messages[%d].role", i),
-				fmt.Sprintf("role %q is not supported; use system, developer, user or assistant", m.Role))
+			return nil, invalidParam(param+".role",
+				fmt.Sprintf("role %q is not supported; use system, developer, user, assistant or tool", m.Role))
 		}
-		req.Messages = append(req.Messages, chat.Message{Role: m.Role, Content: string(m.Content)})
+		if len(m.ToolCalls) > 0 && m.Role != chat.RoleAssistant {
+			return nil, invalidParam(param+".tool_calls", "only assistant messages carry tool calls")
+		}
+		calls, err := messageToolCalls(i, m.ToolCalls)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, chat.Message{Role: m.Role, Content: string(m.Content), ToolCalls: calls, ToolCallID: m.ToolCallID})
 	}
-	return req, nil
+	return msgs, nil
+}
+
+// toEngine turns response_format into a grammar-enforced format.
+func (f *responseFormat) toEngine() (engine.Format, error) {
+	if f == nil {
+		return engine.Format{}, nil
+	}
+	switch f.Type {
+	case "", "text":
+		return engine.Format{}, nil
+	case "json_object":
+		return engine.Format{JSON: true}, nil
+	case "json_schema":
+		if f.JSONSchema == nil || len(bytes.TrimSpace(f.JSONSchema.Schema)) == 0 {
+			return engine.Format{}, invalidParam("response_format.json_schema", "json_schema needs a schema")
+		}
+		schema := bytes.TrimSpace(f.JSONSchema.Schema)
+		if schema[0] != '{' {
+			return engine.Format{}, invalidParam("response_format.json_schema.schema", "the schema must be a JSON object")
+		}
+		return engine.Format{JSON: true, Schema: schema}, nil
+	}
+	return engine.Format{}, invalidParam("response_format.type", `response_format type must be "text", "json_object" or "json_schema"`)
 }
 
 func (r *textRequest) toEngine(rnd func() uint32) (engine.Request, error) {
@@ -246,8 +340,8 @@ func (r *textRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 		return engine.Request{}, invalidParam("suffix", "suffix is not supported")
 	case r.BestOf != nil && *r.BestOf != 1:
 		return engine.Request{}, invalidParam("best_of", "best_of must be 1")
-	case r.Logprobs != nil:
-		return engine.Request{}, invalidParam("logprobs", "logprobs are not supported yet")
+	case r.Logprobs != nil && (*r.Logprobs < 0 || *r.Logprobs > engine.MaxTopLogprobs):
+		return engine.Request{}, invalidParam("logprobs", fmt.Sprintf("logprobs must be between 0 and %d", engine.MaxTopLogprobs))
 	}
 	prompt, err := singlePrompt(r.Prompt)
 	if err != nil {
@@ -260,6 +354,9 @@ func (r *textRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 	}
 	req, err := r.samplingFields.toEngine(maxTokens, rnd)
 	req.Prompt = prompt
+	if r.Logprobs != nil {
+		req.TopLogprobs = *r.Logprobs
+	}
 	return req, err
 }
 
@@ -307,14 +404,15 @@ type chatChoice struct {
 	Index        int           `json:"index"`
 	Message      *replyMessage `json:"message,omitempty"`
 	Delta        *replyMessage `json:"delta,omitempty"`
-	Logprobs     *struct{}     `json:"logprobs"`
+	Logprobs     *chatLogprobs `json:"logprobs"`
 	FinishReason *string       `json:"finish_reason"`
 }
 
 type replyMessage struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
-	Refusal *string `json:"refusal,omitempty"`
+	Role      string         `json:"role,omitempty"`
+	Content   *string        `json:"content,omitempty"`
+	Refusal   *string        `json:"refusal,omitempty"`
+	ToolCalls []wireToolCall `json:"tool_calls,omitempty"`
 }
 
 type textCompletion struct {
@@ -324,10 +422,10 @@ type textCompletion struct {
 }
 
 type textChoice struct {
-	Index        int       `json:"index"`
-	Text         string    `json:"text"`
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
+	Index        int           `json:"index"`
+	Text         string        `json:"text"`
+	Logprobs     *textLogprobs `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
 }
 
 type modelObject struct {

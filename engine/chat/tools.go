@@ -68,7 +68,7 @@ func toolJSON(t Tool) ([]byte, error) {
 	line, err := json.Marshal(struct {
 		Type     string   `json:"type"`
 		Function function `json:"function"`
-	}{"function", function{t.Name, t.Description, t.Parameters}})
+	}{"function", function(t)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: parameters are not JSON", ErrToolCall)
 	}
