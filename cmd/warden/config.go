@@ -62,6 +62,7 @@ func configKeys() []configKey {
 		{key: "audit.retention", flags: []string{"audit-retention"}},
 		{key: "audit.key", flags: []string{"audit-key"}},
 		{key: "audit.pseudonym_key", flags: []string{"audit-pseudonym-key"}},
+		{key: "metrics.role", flags: []string{"metrics-role"}, values: []string{"admin", "auditor", "user", "none"}},
 		{key: "logging.level", flags: []string{"log-level"}, values: []string{"debug", "info", "warn", "error"}},
 		{key: "logging.format", flags: []string{"log-format"}, values: []string{"text", "json"}},
 	}
