@@ -33,27 +33,26 @@ var piiParagraphs = []string{
 	"For the test environment use OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t and password=Tr0ub4dor!3.",
 }
 
-// buildPrompt cycles through the paragraphs until about size bytes.
-func buildPrompt(size int, paragraphs ...[]string) string {
-	var all []string
-	for _, p := range paragraphs {
-		all = append(all, p...)
-	}
+// buildPrompt cycles through paragraphs until about size bytes, putting
+// each of the inserts, in order, after every other paragraph.
+func buildPrompt(size int, paragraphs, inserts []string) string {
 	var b strings.Builder
 	for i := 0; b.Len() < size; i++ {
-		b.WriteString(all[i%len(all)])
+		p := paragraphs[i%len(paragraphs)]
+		if i%2 == 1 && i/2 < len(inserts) {
+			p = inserts[i/2]
+		}
+		b.WriteString(p)
 		b.WriteString("\n\n")
 	}
 	return b.String()
 }
 
-// mixedPrompt is ~4 KB of chat text with a few personal values.
-func mixedPrompt() string {
-	return buildPrompt(4096, cleanParagraphs[:3], piiParagraphs[:2], cleanParagraphs[3:], piiParagraphs[2:])
-}
+// mixedPrompt is ~4 KB of chat text with eight personal values.
+func mixedPrompt() string { return buildPrompt(4096, cleanParagraphs, piiParagraphs) }
 
 // cleanPrompt is ~4 KB of chat text without personal values.
-func cleanPrompt() string { return buildPrompt(4096, cleanParagraphs) }
+func cleanPrompt() string { return buildPrompt(4096, cleanParagraphs, nil) }
 
 func BenchmarkRedact(b *testing.B) {
 	for _, bc := range []struct {
@@ -81,8 +80,8 @@ func TestBenchPromptsAreWhatTheyClaim(t *testing.T) {
 		t.Errorf("the clean prompt has detections: %v", ms)
 	}
 	mixed := mixedPrompt()
-	if n := len(Find(mixed)); n < 8 {
-		t.Errorf("the mixed prompt has %d detections, want a few per 4 KB (>= 8)", n)
+	if n := len(Find(mixed)); n != 8 {
+		t.Errorf("the mixed prompt has %d detections, want 8, two per personal paragraph", n)
 	}
 	for _, v := range []string{"jane.doe@example.com", "4111 1111 1111 1111", "203.0.113.54", "Tr0ub4dor!3"} {
 		if strings.Contains(New(Options{}).Redact(mixed), v) {
