@@ -76,3 +76,23 @@ func TestOpenSQLiteRefusesNewerSchema(t *testing.T) {
 		t.Error("synchronous=OFF was accepted")
 	}
 }
+
+// TestOpenSQLiteOddPaths: characters that mean something in a URI must
+// still name the file they spell.
+func TestOpenSQLiteOddPaths(t *testing.T) {
+	for _, name := range []string{"a#b", "a?b=c", "100%", "sp ace"} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "x.db")
+		db, err := OpenSQLite(context.Background(), path, SyncNormal, []string{"CREATE TABLE t (x INTEGER)"})
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		db.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("%q: the database is not where asked: %v", name, err)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func OpenSQLite(ctx context.Context, path string, sync Sync, migrations []string
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", "5000")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite3", SQLiteURI(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -58,6 +58,13 @@ func OpenSQLite(ctx context.Context, path string, sync Sync, migrations []string
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// SQLiteURI is the driver's "file:" URI for path with query q. SQLite
+// percent-decodes the path, so a name holding '?', '#' or '%' must be
+// escaped or it would be cut short or misread.
+func SQLiteURI(path string, q url.Values) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 // migrate applies the migrations the database has not seen yet, each in

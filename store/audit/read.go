@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/warden-llm/warden/store"
 )
 
 // Reader reads an audit log through a read-only connection; CLI commands
@@ -28,7 +30,7 @@ func OpenReader(ctx context.Context, path string, key []byte) (*Reader, error) {
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Set("_busy_timeout", "5000")
-	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := sql.Open("sqlite3", store.SQLiteURI(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", path, err)
 	}
