@@ -2,6 +2,7 @@ package llamacpp
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -11,16 +12,23 @@ import (
 )
 
 // jsonObjectGrammar is GBNF for any JSON object, after llama.cpp's
-// grammars/json.gbnf. Whitespace is bounded so that a model cannot spend
-// its whole budget on indentation.
+// grammars/json.gbnf. Whitespace is at most one space, so that a model
+// cannot spend its whole budget on indentation: the JSON comes compact.
 const jsonObjectGrammar = `warden-json ::= object
 value ::= object | array | string | number | ("true" | "false" | "null") ws
 object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
 array ::= "[" ws ( value ("," ws value)* )? "]" ws
 string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
 number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
-ws ::= | " " | "\n" [ \t]{0,20}
+ws ::= | " "
 `
+
+// compactSpace replaces the whitespace rule of llama.cpp's schema grammars,
+// which allows up to two newlines and twenty tabs between tokens: a weak
+// model spends its tokens there.
+const compactSpace = `space ::= | " "`
+
+var spaceRule = regexp.MustCompile(`(?m)^space ::= .*$`)
 
 // maxRepeat bounds the counts in a grammar's {m,n} repetitions, which
 // llama.cpp expands into one rule per count: a schema asking for
@@ -50,8 +58,13 @@ func grammarFor(f engine.Format) (string, error) {
 		if rules, err = renameRule(string(g), "root", "warden-json"); err != nil {
 			return "", &engine.InvalidError{Param: "response_format", Message: "the JSON schema cannot be enforced: " + err.Error()}
 		}
+		rules = spaceRule.ReplaceAllLiteralString(rules, compactSpace)
 	}
-	return "root ::= " + gbnfLiteral(f.Prefix) + " warden-json " + gbnfLiteral(f.Suffix) + "\n" + rules, nil
+	root := "root ::= warden-json"
+	if f.Prefix != "" || f.Suffix != "" {
+		root = "root ::= " + gbnfLiteral(f.Prefix) + " warden-json " + gbnfLiteral(f.Suffix)
+	}
+	return root + "\n" + rules, nil
 }
 
 // gbnfLiteral quotes s as a GBNF string literal.
