@@ -52,7 +52,7 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply := chatReply{tools: body.callsTools(), logprobs: body.Logprobs, top: body.TopLogprobs != nil}
+	reply := chatReply{tools: body.callsTools(), logprobs: body.Logprobs}
 	if body.Stream {
 		head.Object = "chat.completion.chunk"
 		return s.streamChat(c, m, req, head, body.choices(), body.includeUsage(), reply)
@@ -96,7 +96,6 @@ func addUsage(total, res engine.Result, i int) engine.Result {
 type chatReply struct {
 	tools    bool // parse tool calls out of the text
 	logprobs bool
-	top      bool // include top_logprobs lists
 }
 
 func (r chatReply) buffer() *logprobBuffer { return newLogprobBuffer(r.logprobs) }
@@ -117,7 +116,7 @@ func (r chatReply) choice(i int, text string, res engine.Result, lps []engine.To
 	}
 	ch := chatChoice{Index: i, Message: msg, FinishReason: &reason}
 	if r.logprobs {
-		ch.Logprobs = chatLogprobsOf(lps, r.top)
+		ch.Logprobs = chatLogprobsOf(lps)
 	}
 	return ch
 }
@@ -226,7 +225,7 @@ func (cs *chatStream) open() error {
 func (cs *chatStream) chunk(delta *replyMessage, finish *string) chatCompletion {
 	choice := chatChoice{Index: cs.index, Delta: delta, FinishReason: finish}
 	if cs.reply.logprobs {
-		choice.Logprobs = chatLogprobsOf(cs.lps.take(), cs.reply.top)
+		choice.Logprobs = chatLogprobsOf(cs.lps.take())
 	}
 	return chatCompletion{completionHeader: cs.head, Choices: []chatChoice{choice}}
 }

@@ -16,10 +16,14 @@ type chatLogprobs struct {
 }
 
 type tokenLogprob struct {
-	Token       string         `json:"token"`
-	Logprob     float64        `json:"logprob"`
-	Bytes       []int          `json:"bytes"`
-	TopLogprobs []tokenLogprob `json:"top_logprobs,omitempty"`
+	topLogprob
+	TopLogprobs []topLogprob `json:"top_logprobs"`
+}
+
+type topLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 type textLogprobs struct {
@@ -60,28 +64,26 @@ func (b *logprobBuffer) take() []engine.TokenLogprob {
 	return t
 }
 
-// chat renders tokens for a chat choice. top lists are sent only when
-// asked for, but then always, even empty, as OpenAI does.
-func chatLogprobsOf(tokens []engine.TokenLogprob, withTop bool) *chatLogprobs {
+// chatLogprobsOf renders tokens for a chat choice. Every token has a
+// top_logprobs list, empty unless top_logprobs asked for alternatives, as
+// OpenAI sends it.
+func chatLogprobsOf(tokens []engine.TokenLogprob) *chatLogprobs {
 	out := &chatLogprobs{Content: make([]tokenLogprob, len(tokens))}
 	for i, t := range tokens {
-		out.Content[i] = wireLogprob(t)
-		if withTop {
-			out.Content[i].TopLogprobs = make([]tokenLogprob, len(t.Top))
-			for j, alt := range t.Top {
-				out.Content[i].TopLogprobs[j] = wireLogprob(alt)
-			}
+		out.Content[i] = tokenLogprob{topLogprob: wireLogprob(t), TopLogprobs: make([]topLogprob, len(t.Top))}
+		for j, alt := range t.Top {
+			out.Content[i].TopLogprobs[j] = wireLogprob(alt)
 		}
 	}
 	return out
 }
 
-func wireLogprob(t engine.TokenLogprob) tokenLogprob {
+func wireLogprob(t engine.TokenLogprob) topLogprob {
 	b := make([]int, len(t.Token))
 	for i := range len(t.Token) {
 		b[i] = int(t.Token[i])
 	}
-	return tokenLogprob{Token: t.Token, Logprob: finite(t.Logprob), Bytes: b}
+	return topLogprob{Token: t.Token, Logprob: finite(t.Logprob), Bytes: b}
 }
 
 // textLogprobsOf renders tokens for a text choice; offset is where the
