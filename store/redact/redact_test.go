@@ -9,6 +9,9 @@ import (
 	"testing"
 )
 
+// The audit log accepts any value with this method; *Redactor must stay one.
+var _ interface{ Redact(string) string } = (*Redactor)(nil)
+
 func TestRedactPlaceholders(t *testing.T) {
 	r := New(Options{})
 	in := "Jane (jane.doe@example.com, +33 6 12 34 56 78) paid with 4111 1111 1111 1111 " +
