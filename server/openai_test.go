@@ -216,6 +216,13 @@ func TestToolStreamHoldsBackTags(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("parts %q, want %q", got, want)
 	}
+
+	// Without a call, whitespace is text like any other.
+	var plain toolStream
+	out = append(plain.add("Hi\n"), plain.flush()...)
+	if len(out) != 2 || out[0].content+out[1].content != "Hi\n" {
+		t.Errorf("plain reply became %+v", out)
+	}
 }
 
 func TestNamedToolChoiceForcesGrammar(t *testing.T) {

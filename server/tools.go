@@ -170,6 +170,7 @@ type toolStream struct {
 	pending string // text not yet classified
 	inCall  bool   // pending is the body of an open call
 	space   string // whitespace held back until content follows
+	called  bool   // a call went out
 }
 
 // streamPart is content or a complete tool call.
@@ -206,7 +207,8 @@ func (t *toolStream) add(piece string) []streamPart {
 }
 
 // flush ends the stream: a call the model left open is still a call if
-// its body parses.
+// its body parses. Trailing whitespace is dropped after a call, and kept,
+// like any text, in a reply without one.
 func (t *toolStream) flush() []streamPart {
 	var parts []streamPart
 	if t.inCall {
@@ -214,13 +216,16 @@ func (t *toolStream) flush() []streamPart {
 	} else {
 		parts = t.content(parts, t.pending)
 	}
-	t.pending, t.inCall = "", false
+	if !t.called && t.space != "" {
+		parts = append(parts, streamPart{content: t.space})
+	}
+	t.pending, t.inCall, t.space = "", false, ""
 	return parts
 }
 
 func (t *toolStream) closeCall(parts []streamPart, body string) []streamPart {
 	if call, ok := chat.ParseToolCall(body); ok {
-		t.space = ""
+		t.space, t.called = "", true
 		return append(parts, streamPart{call: &call})
 	}
 	return t.content(parts, chat.ToolCallOpen+body+chat.ToolCallClose)
