@@ -219,7 +219,7 @@ func TestToolStreamHoldsBackTags(t *testing.T) {
 
 	// Without a call, whitespace is text like any other.
 	var plain toolStream
-	out = append(plain.add("Hi\n"), plain.flush()...)
+	out = append(append(plain.add("Hi"), plain.add("\n")...), plain.flush()...)
 	if len(out) != 2 || out[0].content+out[1].content != "Hi\n" {
 		t.Errorf("plain reply became %+v", out)
 	}
