@@ -286,8 +286,18 @@ func TestQueueLimitAndTimeout(t *testing.T) {
 	if err := <-first; !errors.Is(err, context.Canceled) {
 		t.Errorf("first request: %v", err)
 	}
-	if _, res, err := generate(context.Background(), m, engine.Request{Prompt: "the dog", MaxTokens: 2}); err != nil || res.CompletionTokens != 2 {
-		t.Errorf("after the queue drained: %+v, %v", res, err)
+	// The cancelled request's slot frees at the loop's next step, which on
+	// a loaded machine can outlast the 300 ms queue timeout: a timeout
+	// here is retried, anything else fails.
+	for attempt := 1; ; attempt++ {
+		_, res, err := generate(context.Background(), m, engine.Request{Prompt: "the dog", MaxTokens: 2})
+		if errors.Is(err, engine.ErrQueueTimeout) && attempt < 50 {
+			continue
+		}
+		if err != nil || res.CompletionTokens != 2 {
+			t.Errorf("after the queue drained (attempt %d): %+v, %v", attempt, res, err)
+		}
+		break
 	}
 }
 
