@@ -30,7 +30,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test demo bench bench-flags bench-hash build-variant vet clean \
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash build-variant vet clean \
 	cuda cuda-backend cuda-src docker
 
 all: build
@@ -52,6 +52,15 @@ test: build
 	$(GO) vet ./...
 	WARDEN_BIN=$(CURDIR)/bin/warden $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+# fuzz runs each parser of hostile input under the fuzzer for FUZZTIME
+# (short in make test; longer runs: make fuzz FUZZTIME=5m). Their seed
+# corpora under testdata/fuzz also run in every plain go test.
+FUZZTIME ?= 15s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./engine/gguf/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./store/redact/
 
 demo: build
 	./bin/warden serve
