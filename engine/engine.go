@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/warden-llm/warden/engine/chat"
@@ -208,6 +209,7 @@ type Result struct {
 	FinishReason     FinishReason
 	PromptTokens     int
 	CompletionTokens int
+	Queued           time.Duration // waiting for a free sequence
 }
 
 // InvalidError is a request the engine refuses to run. Param names the

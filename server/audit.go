@@ -80,6 +80,7 @@ func (s *Server) auditRecord(c echo.Context, cl *call) audit.Record {
 		PromptTokens:     cl.result.PromptTokens,
 		CompletionTokens: cl.result.CompletionTokens,
 		FinishReason:     string(cl.result.FinishReason),
+		Queue:            cl.result.Queued,
 		Total:            time.Since(cl.start),
 		Prompt:           cl.prompt,
 		Response:         cl.response.String(),

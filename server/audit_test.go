@@ -299,3 +299,38 @@ func TestLockedAuditStoreFailsClosedThenRecovers(t *testing.T) {
 		t.Fatalf("chain after recovery: %v %v", rep, err)
 	}
 }
+
+// queuedModel reports a fixed wait for a slot.
+type queuedModel struct{ fakeModel }
+
+func (m *queuedModel) Generate(ctx context.Context, req engine.Request, emit func(string) error) (engine.Result, error) {
+	res, err := m.fakeModel.Generate(ctx, req, emit)
+	res.Queued = 7 * time.Millisecond
+	return res, err
+}
+
+func TestAuditRecordsQueueWait(t *testing.T) {
+	f := newAuthFixture(t)
+	log, path, key := openAudit(t)
+	srv, err := New(Config{
+		Models: []engine.Generator{&queuedModel{fakeModel{name: "m1", context: 512, pieces: []string{"a"}}}},
+		Auth:   mustVerifier(t, f), Audit: log, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	f.url = ts.URL
+	f.do(t, "POST", "/v1/chat/completions", f.valid(nil), `{"model":"m1","messages":[{"role":"user","content":"hi"}]}`)
+	log.Close(context.Background())
+	rd, err := audit.OpenReader(context.Background(), path, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	page, err := rd.Query(context.Background(), audit.Filter{})
+	if err != nil || len(page.Entries) != 1 || page.Entries[0].Queue != 7*time.Millisecond {
+		t.Fatalf("records %+v, %v; want one with a 7ms queue wait", page.Entries, err)
+	}
+}

@@ -46,7 +46,7 @@ func (s *Server) generate(c echo.Context, m engine.Generator, req engine.Request
 		cl.response.WriteString(piece)
 		return emit(piece)
 	})
-	cl.result = res
+	cl.result = res // the handler sums it over n choices (addUsage)
 	s.current().tokens.charge(identity(c).Subject, float64(res.PromptTokens+res.CompletionTokens))
 	return res, err
 }

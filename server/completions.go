@@ -88,6 +88,7 @@ func addUsage(total, res engine.Result, i int) engine.Result {
 		total.PromptTokens = res.PromptTokens
 	}
 	total.CompletionTokens += res.CompletionTokens
+	total.Queued += res.Queued
 	total.FinishReason = res.FinishReason
 	return total
 }

@@ -248,14 +248,18 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 	defer cancel()
 	r := &request{ctx: ctx, tokens: tokens, limit: limit, ignoreEOS: req.IgnoreEOS, sampler: sampler,
 		logprobs: req.Logprobs != nil, top: req.TopLogprobs, out: newMailbox()}
+	queuedAt := time.Now()
 	if err := m.enqueue(ctx, r); err != nil {
 		return engine.Result{}, err
 	}
+	queued := time.Since(queuedAt)
 	var trail *logprobTrail
 	if req.Logprobs != nil {
 		trail = &logprobTrail{report: req.Logprobs}
 	}
-	return m.collect(ctx, r, engine.NewTextStream(stops), trail, emit)
+	res, err := m.collect(ctx, r, engine.NewTextStream(stops), trail, emit)
+	res.Queued = queued
+	return res, err
 }
 
 // prepare tokenizes a request and makes its sampler, under the read lock

@@ -340,3 +340,44 @@ func TestPrefixReuseKeepsAnswers(t *testing.T) {
 		t.Errorf("repeat: %q, reused %d more", again, warm.reusedTokens.Load()-before)
 	}
 }
+
+// TestResultReportsQueueWait: a request that waits for the only slot says
+// how long it waited, at least as long as the holder was seen running.
+func TestResultReportsQueueWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.gguf")
+	if _, _, err := testmodel.WriteFile(path, testmodel.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, path, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{})
+	first := make(chan engine.Result, 1)
+	go func() {
+		var once sync.Once
+		res, _ := m.Generate(ctx, engine.Request{Prompt: "the cat", IgnoreEOS: true}, func(string) error {
+			once.Do(func() { close(running) })
+			return nil
+		})
+		first <- res
+	}()
+	<-running
+	second := make(chan engine.Result, 1)
+	go func() {
+		_, res, err := generate(context.Background(), m, engine.Request{Prompt: "the dog", MaxTokens: 2})
+		if err != nil {
+			t.Error(err)
+		}
+		second <- res
+	}()
+	for len(m.tickets) < 2 { // the second request holds its ticket: it is waiting
+		time.Sleep(time.Millisecond)
+	}
+	const held = 50 * time.Millisecond
+	time.Sleep(held)
+	cancel()
+	<-first
+	// It started waiting at most a scheduling hiccup before the sleep.
+	if res := <-second; res.Queued < held-5*time.Millisecond {
+		t.Fatalf("second request reports %v queued; it waited at least %v", res.Queued, held)
+	}
+}
