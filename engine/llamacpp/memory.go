@@ -2,6 +2,7 @@ package llamacpp
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ollama/ollama/llama"
 	"github.com/ollama/ollama/ml"
@@ -20,7 +21,7 @@ func openLlama(cfg Config, gpuLayers int, kv fit.CacheType) (*llama.Model, *llam
 			UseMmap:      true,
 			// Replaces llama.cpp's default callback, which prints progress dots
 			// to stderr whatever the log settings.
-			Progress: func(float32) {},
+			Progress: loadProgress(cfg.Logger, cfg.Path, time.Now),
 		})
 		return err
 	})
