@@ -24,12 +24,13 @@ func newBenchCommand(g *globalOptions) *cobra.Command {
 }
 
 type benchEngineOptions struct {
-	model   string
-	prompt  int
-	gen     int
-	runs    int
-	threads int
-	json    bool
+	model     string
+	prompt    int
+	gen       int
+	runs      int
+	threads   int
+	gpuLayers int
+	json      bool
 }
 
 // engineFigures is one run's measurement.
@@ -61,6 +62,7 @@ warms caches and is not counted.`,
 	f.IntVar(&o.gen, "gen-tokens", 64, "tokens to generate per run")
 	f.IntVar(&o.runs, "runs", 3, "measured runs (after one warm-up)")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads (default: all cores)")
+	f.IntVar(&o.gpuLayers, "gpu-layers", -1, "layers to offload to a GPU when one is available (-1: all; 0: CPU only)")
 	f.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	cmd.MarkFlagRequired("model")
 	return cmd
@@ -72,10 +74,11 @@ func runBenchEngine(ctx context.Context, g *globalOptions, o benchEngineOptions,
 		return err
 	}
 	model, err := llamacpp.Load(ctx, llamacpp.Config{
-		Path:    o.model,
-		Context: o.prompt*2 + o.gen + 64,
-		Threads: o.threads,
-		Logger:  log,
+		Path:      o.model,
+		Context:   o.prompt*2 + o.gen + 64,
+		Threads:   o.threads,
+		GPULayers: o.gpuLayers,
+		Logger:    log,
 	})
 	if err != nil {
 		return err

@@ -50,6 +50,7 @@ func writeDevices(cmd *cobra.Command, devices []llamacpp.Device) error {
 	}
 	if gpus == 0 {
 		fmt.Fprintln(w, "\nNo GPU found: models run on the CPU only.")
+		fmt.Fprintln(w, llamacpp.Backends().Explain("cuda"))
 	}
 	if memErr != nil {
 		fmt.Fprintf(w, "\nCPU free memory is ggml's figure (all of it): %v\n", memErr)
