@@ -182,11 +182,7 @@ func newTokenRevokeCommand(g *globalOptions) *cobra.Command {
 		Short: "Revoke a token by its id (jti); a running server refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := g.openDataDir()
-			if err != nil {
-				return err
-			}
-			revs, err := dir.OpenRevocations(cmd.Context())
+			revs, err := g.openRevocations(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -205,17 +201,23 @@ func newTokenRevokeCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// openRevocations opens the data directory's revocation list, the one a
+// server with the same --data-dir checks.
+func (g *globalOptions) openRevocations(ctx context.Context) (*store.Revocations, error) {
+	dir, err := g.openDataDir()
+	if err != nil {
+		return nil, err
+	}
+	return dir.OpenRevocations(ctx)
+}
+
 func newTokenRevokedCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoked",
 		Short: "List revoked token ids",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := g.openDataDir()
-			if err != nil {
-				return err
-			}
-			revs, err := dir.OpenRevocations(cmd.Context())
+			revs, err := g.openRevocations(cmd.Context())
 			if err != nil {
 				return err
 			}
