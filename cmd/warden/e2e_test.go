@@ -117,7 +117,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-var readyLine = regexp.MustCompile(`msg=ready addr=(http://\S+)`)
+var readyLine = regexp.MustCompile(`msg=ready addr=(https?://\S+)`)
 
 // startWarden runs `warden serve` with args and waits until it is ready.
 func startWarden(t *testing.T, args ...string) *instance {
