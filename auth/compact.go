@@ -21,10 +21,11 @@ const (
 	maxClaimStrings = 256
 )
 
-// allowedHeader lists the only JOSE header parameters a token may carry.
-// Everything else is refused: crit (we understand no extensions), jwk, jku,
-// x5u, x5c (a token must never choose its own key), zip, b64 and the rest.
-var allowedHeader = map[string]bool{"alg": true, "typ": true, "kid": true}
+// allowedHeader reports whether a token may carry a JOSE header parameter.
+// Only alg, typ and kid are allowed; crit (we understand no extensions),
+// jwk, jku, x5u, x5c (a token must never choose its own key), zip, b64 and
+// the rest are refused.
+func allowedHeader(name string) bool { return name == "alg" || name == "typ" || name == "kid" }
 
 // compactToken is a JWS in compact serialization, split and decoded, with
 // its header and payload checked for shape. Nothing here is trusted until
@@ -76,7 +77,7 @@ func parseCompact(token string) (compactToken, error) {
 		return compactToken{}, fmt.Errorf("token header: %w", err)
 	}
 	for name := range h {
-		if !allowedHeader[name] {
+		if !allowedHeader(name) {
 			return compactToken{}, fmt.Errorf("token header parameter %q is not accepted", name)
 		}
 	}

@@ -20,12 +20,12 @@ const (
 )
 
 // Roles lists every role, in the order they are documented.
-var Roles = []Role{RoleUser, RoleAdmin, RoleAuditor}
+func Roles() []Role { return []Role{RoleUser, RoleAdmin, RoleAuditor} }
 
 // ParseRole accepts one of Roles.
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
-	if !slices.Contains(Roles, r) {
+	if !slices.Contains(Roles(), r) {
 		return "", fmt.Errorf("unknown role %q: want user, admin or auditor", s)
 	}
 	return r, nil

@@ -43,7 +43,7 @@ func request(roles ...Role) TokenRequest {
 // TestGeneratedKeysRoundTrip: every key type GenerateKey makes signs
 // tokens that its public half verifies, with the claims intact.
 func TestGeneratedKeysRoundTrip(t *testing.T) {
-	for _, kind := range KeyTypes {
+	for _, kind := range KeyTypes() {
 		t.Run(kind, func(t *testing.T) {
 			prefix := filepath.Join(t.TempDir(), "k")
 			paths, err := GenerateKey(kind, prefix)

@@ -138,7 +138,7 @@ func (s Signer) Issue(req TokenRequest, now time.Time) (string, error) {
 }
 
 // KeyTypes are what GenerateKey can make.
-var KeyTypes = []string{"ed25519", "es256", "rs256", "hs256"}
+func KeyTypes() []string { return []string{"ed25519", "es256", "rs256", "hs256"} }
 
 // GenerateKey writes a new signing key to prefix+".pem" (mode 0600) and
 // its public half to prefix+".pub.pem" (0644), or for hs256 a random

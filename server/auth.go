@@ -21,7 +21,7 @@ const identityKey = "warden.identity"
 
 // localIdentity is whom requests act as when authentication is off, which
 // the command line allows on loopback only.
-var localIdentity = auth.Identity{Subject: "local", Roles: auth.Roles}
+func localIdentity() auth.Identity { return auth.Identity{Subject: "local", Roles: auth.Roles()} }
 
 // authenticate verifies the bearer token and stores the identity. A
 // missing or bad token gets 401 with the RFC 6750 challenge.
@@ -29,7 +29,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		authn := s.current().auth
 		if authn == nil {
-			c.Set(identityKey, localIdentity)
+			c.Set(identityKey, localIdentity())
 			return next(c)
 		}
 		token, err := bearerToken(c.Request())

@@ -101,7 +101,7 @@ func (s *Server) serveMetrics(e *echo.Echo) error {
 // ParseMetricsRole reads the role /metrics needs as a command line or a
 // configuration file gives it: a role, or "none" for MetricsOpen.
 func ParseMetricsRole(s string) (auth.Role, error) {
-	if r := auth.Role(s); r == MetricsOpen || slices.Contains(auth.Roles, r) {
+	if r := auth.Role(s); r == MetricsOpen || slices.Contains(auth.Roles(), r) {
 		return r, nil
 	}
 	return "", fmt.Errorf("metrics role %q: want admin, auditor, user or none", s)

@@ -253,7 +253,7 @@ func newKeysCommand() *cobra.Command {
 			return nil
 		},
 	}
-	gen.Flags().StringVar(&kind, "type", "ed25519", "key type: "+strings.Join(auth.KeyTypes, ", "))
+	gen.Flags().StringVar(&kind, "type", "ed25519", "key type: "+strings.Join(auth.KeyTypes(), ", "))
 	cmd.AddCommand(gen)
 	return cmd
 }
