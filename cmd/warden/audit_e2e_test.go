@@ -201,3 +201,25 @@ func TestAuditSurvivesKill9(t *testing.T) {
 		t.Fatalf("audit verify after kill -9: %v\n%s", err, out)
 	}
 }
+
+// TestUnpinnedStartIsAudited: serving a model no lockfile pins is possible
+// in development, and the audit log says so.
+func TestUnpinnedStartIsAudited(t *testing.T) {
+	model := filepath.Join(t.TempDir(), "scratch.gguf")
+	if out, err := runWarden(t, "testmodel", "--seed", "3", model); err != nil {
+		t.Fatalf("testmodel: %v\n%s", err, out)
+	}
+	w := startWarden(t, "--lock", repoLock, "--model", model, "--allow-unpinned")
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var start map[string]any
+	for _, r := range exportRecords(t, w.dataDir) {
+		if r["action"] == "start" {
+			start = r
+		}
+	}
+	if start == nil || !strings.Contains(start["detail"].(string), "unpinned=true") || start["model"] != "scratch" {
+		t.Fatalf("start record: %v", start)
+	}
+}
