@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/user"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,8 +39,35 @@ func (a *authOptions) register(f *pflag.FlagSet) {
 // usesLocalKey reports whether the data directory's own key is trusted.
 func (a *authOptions) usesLocalKey() bool { return len(a.keys) == 0 && a.jwksURL == "" }
 
+// jwksSources keeps one JWKS cache per URL for the life of serve: each
+// cache refreshes in the background until serve ends, so a reload must
+// reuse the running one rather than start another.
+type jwksSources struct {
+	ctx   context.Context // serve's
+	mu    sync.Mutex
+	byURL map[string]*auth.JWKS
+}
+
+func newJWKSSources(ctx context.Context) *jwksSources {
+	return &jwksSources{ctx: ctx, byURL: map[string]*auth.JWKS{}}
+}
+
+func (j *jwksSources) get(url string) (*auth.JWKS, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if src, ok := j.byURL[url]; ok {
+		return src, nil
+	}
+	src, err := auth.NewJWKS(j.ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	j.byURL[url] = src
+	return src, nil
+}
+
 // verifier builds the token verifier serve uses.
-func (a *authOptions) verifier(ctx context.Context, dir store.Dir, revs auth.RevocationList) (*auth.Verifier, error) {
+func (a *authOptions) verifier(dir store.Dir, revs auth.RevocationList, jwks *jwksSources) (*auth.Verifier, error) {
 	keys, err := a.trustedKeys(dir)
 	if err != nil {
 		return nil, err
@@ -49,7 +77,7 @@ func (a *authOptions) verifier(ctx context.Context, dir store.Dir, revs auth.Rev
 		MaxLifetime: a.maxLifetime, Skew: a.skew, Revocations: revs,
 	}
 	if a.jwksURL != "" {
-		if cfg.Remote, err = auth.NewJWKS(ctx, a.jwksURL, nil); err != nil {
+		if cfg.Remote, err = jwks.get(a.jwksURL); err != nil {
 			return nil, fmt.Errorf("--auth-jwks-url: %w", err)
 		}
 	}

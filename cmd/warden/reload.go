@@ -31,7 +31,7 @@ func reloadable(key string) bool {
 // configReloader reads the configuration again for a running serve: the
 // same file and environment, under the same command-line flags.
 type configReloader struct {
-	ctx     context.Context // serve's: outlives any one reload (JWKS refresh)
+	jwks    *jwksSources
 	g       *globalOptions
 	started *cobra.Command // serve as it started, flags and all
 	dir     store.Dir
@@ -64,7 +64,7 @@ func (r *configReloader) ReloadConfig(context.Context) (server.Reloadable, []str
 	}
 	rel := server.Reloadable{RequestsPerMinute: o.rateRequests, TokensPerMinute: o.rateTokens, Settings: settings(next, cfg)}
 	if o.auth.enabled {
-		v, err := o.auth.verifier(r.ctx, r.dir, r.revs)
+		v, err := o.auth.verifier(r.dir, r.revs, r.jwks)
 		if err != nil {
 			return server.Reloadable{}, nil, err
 		}

@@ -202,12 +202,13 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	}
 	defer revs.Close()
 	cfg.Revocations = revs
+	jwks := newJWKSSources(ctx)
 	if o.auth.enabled {
-		if cfg.Auth, err = o.auth.verifier(ctx, dir, revs); err != nil {
+		if cfg.Auth, err = o.auth.verifier(dir, revs, jwks); err != nil {
 			return err
 		}
 	}
-	cfg.Reloader = &configReloader{ctx: ctx, g: g, started: cmd, dir: dir, revs: revs}
+	cfg.Reloader = &configReloader{jwks: jwks, g: g, started: cmd, dir: dir, revs: revs}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
