@@ -52,28 +52,19 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			reason = te.Reason
 		}
 		c.Set(authFailureKey, string(reason))
-		challenge := `Bearer realm="warden"`
-		if reason != auth.ReasonMissing {
+		// The message explains the refusal; it never echoes the token.
+		challenge, msg := `Bearer realm="warden"`, err.Error()
+		if reason == auth.ReasonMissing {
+			msg = "this endpoint needs a bearer token: send Authorization: Bearer <token> (warden token issue makes one)"
+		} else {
 			challenge += fmt.Sprintf(`, error="invalid_token", error_description=%q`, string(reason))
 		}
 		c.Response().Header().Set("WWW-Authenticate", challenge)
-		return newAPIError(http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", authMessage(err))
+		return newAPIError(http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", msg)
 	}
 }
 
 const authFailureKey = "warden.auth_failure"
-
-// authMessage explains a refusal without echoing the token.
-func authMessage(err error) string {
-	if err == nil {
-		return "invalid token"
-	}
-	var te *auth.TokenError
-	if errors.As(err, &te) && te.Reason == auth.ReasonMissing {
-		return "this endpoint needs a bearer token: send Authorization: Bearer <token> (warden token issue makes one)"
-	}
-	return err.Error()
-}
 
 // bearerToken reads the one Authorization header. Several headers, other
 // schemes and tokens passed elsewhere (query strings) are refused.
