@@ -7,9 +7,15 @@
 #   CPU=native    this machine's CPU exactly; not portable to older ones
 #   CPU=portable  baseline x86-64 (SSE2 only): runs anywhere, slowest
 # On other architectures the compiler's default is used.
+#
+# REPACK=1 (default) lets ggml's CPU backend repack Q4_0/Q4_K/IQ4_NL weights
+# at load into the interleaved layout its AVX2/NEON GEMM kernels read, as
+# upstream llama.cpp's CMake build does by default; cgo builds leave it
+# out unless told. REPACK=0 keeps the plain layout (docs/build-flags.md).
 
 GO       ?= go
 CPU      ?= v3
+REPACK   ?= 1
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 INCLUDE  := $(CURDIR)/build/include
 ARCH     := $(shell uname -m)
@@ -25,7 +31,10 @@ ifeq ($(ARCH),x86_64)
 endif
 
 export CGO_ENABLED  := 1
-export CGO_CPPFLAGS := -I$(INCLUDE) $(if $(THIRD_PARTY_INCLUDE),-I$(THIRD_PARTY_INCLUDE))
+ifeq ($(filter $(REPACK),0 1),)
+  $(error REPACK=$(REPACK): choose 1 or 0)
+endif
+export CGO_CPPFLAGS := -I$(INCLUDE)$(if $(THIRD_PARTY_INCLUDE), -I$(THIRD_PARTY_INCLUDE))$(if $(filter 1,$(REPACK)), -DGGML_USE_CPU_REPACK)
 export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
@@ -68,19 +77,21 @@ demo: build
 vet: deps
 	$(GO) vet ./...
 
-# bench-flags builds Warden three ways and measures llama.cpp's prompt and
-# decode speed with each, on a TinyLlama-1.1B-shape Q4_0 model written by the
+# bench-flags builds Warden four ways (three CPU targets with weight
+# repacking, and v3 without it) and measures llama.cpp's prompt and decode
+# speed with each, on a TinyLlama-1.1B-shape Q4_0 model written by the
 # test-model writer. Each build compiles llama.cpp from scratch (minutes).
 BENCH_MODEL ?= build/tinyllama-q4_0.gguf
 BENCH_ARGS  ?= --runs 2 --prompt-tokens 64 --gen-tokens 32
+FLAG_VARIANTS := portable:1 v3:1 native:1 v3:0
 bench-flags: build
 	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
-	@for v in portable v3 native; do \
-		$(MAKE) --no-print-directory CPU=$$v build-variant || exit 1; \
+	@for v in $(FLAG_VARIANTS); do \
+		$(MAKE) --no-print-directory CPU=$${v%:*} REPACK=$${v#*:} build-variant || exit 1; \
 	done
-	@for v in portable v3 native; do \
-		echo "== CPU=$$v"; \
-		build/flags/warden-$$v bench engine --model $(BENCH_MODEL) $(BENCH_ARGS) || exit 1; \
+	@for v in $(FLAG_VARIANTS); do \
+		echo "== CPU=$${v%:*} REPACK=$${v#*:}"; \
+		build/flags/warden-$${v%:*}-repack$${v#*:} bench engine --model $(BENCH_MODEL) $(BENCH_ARGS) || exit 1; \
 	done
 
 # bench serves the TinyLlama-shape model with 8 parallel sequences and drives
@@ -99,7 +110,7 @@ bench: build
 	done
 
 build-variant: deps
-	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU) ./cmd/warden
+	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU)-repack$(REPACK) ./cmd/warden
 
 clean:
 	rm -rf bin build lib/ollama

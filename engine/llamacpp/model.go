@@ -118,7 +118,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	if gpuLayers < 0 {
 		gpuLayers = facts.layers + 1 // every block plus the output layer
 	}
-	model, lctx, memory, err := openLlama(cfg, gpuLayers, kvType)
+	model, lctx, memory, err := openLlama(cfg, gpuLayers, facts.layers, kvType)
 	if err != nil {
 		return nil, err
 	}
