@@ -179,6 +179,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	defer model.Close()
+	limitGoProcs(log, model)
 
 	recordStart(ctx, auditLog, choice, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)

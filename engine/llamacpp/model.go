@@ -68,6 +68,8 @@ type Model struct {
 	facts    modelFacts
 	memory   Memory // what llama.cpp allocated
 
+	cpuThreads int // threads llama.cpp computes layers on; 0 when a GPU holds them all
+
 	llamaPooling pooling // pooling llama.cpp applies itself: none but for embedding models
 	pooling      pooling // pooling Warden applies to a generative model's states
 
@@ -122,6 +124,10 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	cpuThreads := cfg.Threads
+	if allOnGPU(gpuLayers, facts.layers, hasGPU(Devices())) {
+		cpuThreads = 0
+	}
 
 	m := &Model{
 		cfg:      cfg,
@@ -131,6 +137,8 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		template: chat.Detect(facts.chatTemplate),
 		facts:    facts,
 		memory:   memory,
+
+		cpuThreads: cpuThreads,
 
 		llamaPooling: contextPooling(lctx),
 		pooling:      goPooling(facts.pooling),
@@ -189,6 +197,10 @@ func withDefaults(cfg Config, facts modelFacts) Config {
 	}
 	return cfg
 }
+
+// CPUThreads is how many threads llama.cpp computes this model's layers on
+// the CPU with; 0 when a GPU holds them all.
+func (m *Model) CPUThreads() int { return m.cpuThreads }
 
 // Info describes the loaded model.
 func (m *Model) Info() engine.ModelInfo { return m.info }
