@@ -27,19 +27,25 @@ type benchHTTPOptions struct {
 	json      bool
 	wait      time.Duration
 	same      bool
+	ramp      time.Duration // client c starts c/clients of it late
+	duration  time.Duration // steady state: measure this long after the ramp
 }
 
 // streamFigures is one streamed request as a client saw it.
 type streamFigures struct {
+	start  time.Time
 	ttft   time.Duration
 	decode time.Duration // first token to last
 	tokens int
+	chunks []time.Time // arrival of each chunk that carried text
 	err    error
 }
 
 // httpReport summarises a benchmark run.
 type httpReport struct {
+	Mode              string  `json:"mode"` // "burst" or "steady"
 	Clients           int     `json:"clients"`
+	RampSeconds       float64 `json:"ramp_s"`
 	Requests          int     `json:"requests"`
 	Errors            int     `json:"errors"`
 	CompletionTokens  int     `json:"completion_tokens"`
@@ -61,7 +67,14 @@ OpenAI-compatible server that honours llama.cpp's ignore_eos), each
 sending --requests streaming completions one after another, every one
 generating exactly --max-tokens tokens. Reports aggregate decode tokens per
 second (all completion tokens over the wall time), mean per-stream decode
-speed (after the first token), time to first token p50/p95, and errors.`,
+speed (after the first token), time to first token p50/p95, and errors.
+
+By default all clients start at once (a burst: the last prompt waits for
+all the others). With --duration, the run measures a steady state instead:
+client c starts c/clients of --ramp late, every client sends requests back
+to back until the ramp and --duration have passed, and the figures cover
+only the window of --duration after the ramp: the requests that started in
+it, and the tokens that arrived in it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := runBenchHTTP(cmd.Context(), o)
@@ -82,6 +95,8 @@ speed (after the first token), time to first token p50/p95, and errors.`,
 	f.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	f.BoolVar(&o.same, "same-prompt", false, "send the identical prompt every time, so the server can reuse its KV cache (default: a unique first word per request)")
 	f.DurationVar(&o.wait, "wait", 0, "first wait up to this long for the server's /healthz to answer")
+	f.DurationVar(&o.ramp, "ramp", 0, "spread the clients' first requests over this long")
+	f.DurationVar(&o.duration, "duration", 0, "measure a steady state of this long after the ramp (default: --requests per client, all counted)")
 	cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -111,8 +126,8 @@ func waitHealthy(ctx context.Context, base string, limit time.Duration) error {
 }
 
 func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
-	if o.clients < 1 || o.requests < 1 || o.maxTokens < 2 {
-		return httpReport{}, fmt.Errorf("need --clients ≥ 1, --requests ≥ 1, --max-tokens ≥ 2")
+	if o.clients < 1 || o.requests < 1 || o.maxTokens < 2 || o.ramp < 0 || o.duration < 0 {
+		return httpReport{}, fmt.Errorf("need --clients ≥ 1, --requests ≥ 1, --max-tokens ≥ 2, and no negative --ramp or --duration")
 	}
 	if o.wait > 0 {
 		if err := waitHealthy(ctx, o.url, o.wait); err != nil {
@@ -120,35 +135,60 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 		}
 	}
 	url := strings.TrimSuffix(o.url, "/") + "/v1/completions"
-	results := make(chan streamFigures, o.clients*o.requests)
 	start := time.Now()
-	var wg sync.WaitGroup
+	run := start.UnixNano() // in every prompt, so no run reuses the KV cache an earlier one left
+	measureFrom, measureTo := start.Add(o.ramp), start.Add(o.ramp+o.duration)
+	more := func(sent int) bool {
+		if o.duration > 0 {
+			return time.Now().Before(measureTo)
+		}
+		return sent < o.requests
+	}
+	var (
+		mu      sync.Mutex
+		results []streamFigures
+		wg      sync.WaitGroup
+	)
 	for c := range o.clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range o.requests {
-				prompt := o.prompt
-				if !o.same {
-					// A unique first word defeats prefix reuse, so every
-					// request pays for its whole prompt.
-					prompt = fmt.Sprintf("%d-%d %s", c, i, o.prompt)
-				}
-				body, err := json.Marshal(map[string]any{
-					"model": o.model, "prompt": prompt, "max_tokens": o.maxTokens, "stream": true,
-					"stream_options": map[string]bool{"include_usage": true}, "ignore_eos": true, "temperature": 0,
-				})
-				if err != nil {
-					results <- streamFigures{err: err}
-					continue
-				}
-				results <- streamOnce(ctx, url, o.token, body)
+		wg.Go(func() {
+			select {
+			case <-time.After(o.ramp * time.Duration(c) / time.Duration(o.clients)):
+			case <-ctx.Done():
+				return
 			}
-		}()
+			for i := 0; more(i) && ctx.Err() == nil; i++ {
+				fig := streamOnce(ctx, url, o.token, requestBody(o, run, c, i))
+				mu.Lock()
+				results = append(results, fig)
+				mu.Unlock()
+			}
+		})
 	}
 	wg.Wait()
-	close(results)
-	return summarise(results, o.clients, time.Since(start)), nil
+	if o.duration > 0 {
+		return summariseWindow(results, o, measureFrom, measureTo), nil
+	}
+	rep := summarise(results, o.clients, time.Since(start))
+	rep.RampSeconds = o.ramp.Seconds()
+	return rep, nil
+}
+
+// requestBody is client c's request number i in the given run.
+func requestBody(o benchHTTPOptions, run int64, c, i int) []byte {
+	prompt := o.prompt
+	if !o.same {
+		// A unique first word defeats prefix reuse, so every request pays
+		// for its whole prompt.
+		prompt = fmt.Sprintf("%x-%d-%d %s", run, c, i, o.prompt)
+	}
+	body, err := json.Marshal(map[string]any{
+		"model": o.model, "prompt": prompt, "max_tokens": o.maxTokens, "stream": true,
+		"stream_options": map[string]bool{"include_usage": true}, "ignore_eos": true, "temperature": 0,
+	})
+	if err != nil {
+		panic(err) // strings, ints and bools always marshal
+	}
+	return body
 }
 
 // streamOnce sends one streaming completion and times its chunks.
@@ -164,14 +204,14 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return streamFigures{err: err}
+		return streamFigures{start: start, err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return streamFigures{err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)}
+		return streamFigures{start: start, err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)}
 	}
-	var fig streamFigures
+	fig := streamFigures{start: start}
 	var first, last time.Time
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -199,27 +239,39 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 		case chunk.Usage != nil:
 			fig.tokens = chunk.Usage.CompletionTokens
 		case len(chunk.Choices) > 0 && chunk.Choices[0].Text != "":
-			if first.IsZero() {
-				first = time.Now()
-			}
 			last = time.Now()
+			if first.IsZero() {
+				first = last
+			}
+			fig.chunks = append(fig.chunks, last)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return streamFigures{err: err}
+		return streamFigures{start: start, err: err}
 	}
 	if first.IsZero() || fig.tokens == 0 {
-		return streamFigures{err: fmt.Errorf("stream ended without text or usage")}
+		return streamFigures{start: start, err: fmt.Errorf("stream ended without text or usage")}
 	}
 	fig.ttft, fig.decode = first.Sub(start), last.Sub(first)
 	return fig
 }
 
-func summarise(results <-chan streamFigures, clients int, wall time.Duration) httpReport {
-	rep := httpReport{Clients: clients, WallSeconds: wall.Seconds()}
+// summarise a burst: every request counts, over the whole wall time.
+func summarise(results []streamFigures, clients int, wall time.Duration) httpReport {
+	rep := withRequestFigures(httpReport{Mode: "burst", Clients: clients, WallSeconds: wall.Seconds()}, results)
+	for _, r := range results {
+		rep.CompletionTokens += r.tokens // zero for failed requests
+	}
+	rep.AggregateTokPerS = float64(rep.CompletionTokens) / wall.Seconds()
+	return rep
+}
+
+// withRequestFigures adds the request count, errors, TTFT percentiles and
+// mean per-stream decode speed of results to rep.
+func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 	var ttfts []float64
 	var perStream float64
-	for r := range results {
+	for _, r := range results {
 		rep.Requests++
 		if r.err != nil {
 			rep.Errors++
@@ -228,7 +280,6 @@ func summarise(results <-chan streamFigures, clients int, wall time.Duration) ht
 			}
 			continue
 		}
-		rep.CompletionTokens += r.tokens
 		ttfts = append(ttfts, r.ttft.Seconds())
 		if r.decode > 0 {
 			perStream += float64(r.tokens-1) / r.decode.Seconds()
@@ -239,8 +290,37 @@ func summarise(results <-chan streamFigures, clients int, wall time.Duration) ht
 		rep.TTFTP50Seconds = percentile(ttfts, 0.50)
 		rep.TTFTP95Seconds = percentile(ttfts, 0.95)
 		rep.PerStreamTokPerS = perStream / float64(ok)
-		rep.AggregateTokPerS = float64(rep.CompletionTokens) / wall.Seconds()
 	}
+	return rep
+}
+
+// summariseWindow summarises a steady state: TTFT and per-stream speed of
+// the requests that started in [from, to), errors of those that did, and
+// the completion tokens that arrived in the window, over its length. A
+// request's tokens are spread evenly over its text chunks, which carry one
+// token each unless a stop string or a split UTF-8 sequence held some back.
+func summariseWindow(results []streamFigures, o benchHTTPOptions, from, to time.Time) httpReport {
+	window := to.Sub(from)
+	rep := httpReport{Mode: "steady", Clients: o.clients, RampSeconds: o.ramp.Seconds(), WallSeconds: window.Seconds()}
+	var started []streamFigures
+	var inWindow float64
+	for _, r := range results {
+		if !r.start.Before(from) && r.start.Before(to) {
+			started = append(started, r)
+		}
+		n := 0
+		for _, at := range r.chunks {
+			if !at.Before(from) && at.Before(to) {
+				n++
+			}
+		}
+		if n > 0 {
+			inWindow += float64(n) * float64(r.tokens) / float64(len(r.chunks))
+		}
+	}
+	rep = withRequestFigures(rep, started)
+	rep.CompletionTokens = int(inWindow + 0.5)
+	rep.AggregateTokPerS = inWindow / window.Seconds()
 	return rep
 }
 
@@ -254,8 +334,8 @@ func printHTTPReport(w io.Writer, r httpReport, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "clients %d: %d requests, %d errors | aggregate %.2f tok/s | per stream %.2f tok/s | ttft p50 %.3fs p95 %.3fs\n",
-		r.Clients, r.Requests, r.Errors, r.AggregateTokPerS, r.PerStreamTokPerS, r.TTFTP50Seconds, r.TTFTP95Seconds)
+	_, err := fmt.Fprintf(w, "%s, clients %d: %d requests, %d errors | aggregate %.2f tok/s | per stream %.2f tok/s | ttft p50 %.3fs p95 %.3fs\n",
+		r.Mode, r.Clients, r.Requests, r.Errors, r.AggregateTokPerS, r.PerStreamTokPerS, r.TTFTP50Seconds, r.TTFTP95Seconds)
 	if err == nil && r.FirstErrorMessage != "" {
 		_, err = fmt.Fprintf(w, "first error: %s\n", r.FirstErrorMessage)
 	}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchEngineStreams: with --streams, every run starts that many
+// generations together and reports their summed tokens.
+func TestBenchEngineStreams(t *testing.T) {
+	model := filepath.Join(t.TempDir(), "demo.gguf")
+	if out, err := runWarden(t, "testmodel", "--preset", "demo", model); err != nil {
+		t.Fatalf("testmodel: %v\n%s", err, out)
+	}
+	for _, streams := range []int{1, 3} {
+		out, err := runWarden(t, "bench", "engine", "--model", model, "--streams", strconv.Itoa(streams),
+			"--runs", "2", "--prompt-tokens", "8", "--gen-tokens", "6", "--json", "--log-level", "error")
+		if err != nil {
+			t.Fatalf("bench engine --streams %d: %v\n%s", streams, err, out)
+		}
+		var rep struct {
+			Runs []engineFigures `json:"runs"`
+		}
+		// llama.cpp writes its own lines to stderr; the report is the JSON one.
+		i := strings.LastIndex(out, "\n{")
+		if err := json.Unmarshal([]byte(out[i+1:]), &rep); err != nil {
+			t.Fatalf("bench engine --json printed %q: %v", out, err)
+		}
+		if len(rep.Runs) != 2 {
+			t.Fatalf("want 2 measured runs, got %+v", rep.Runs)
+		}
+		for _, r := range rep.Runs {
+			if r.Streams != streams || r.DecodeTokens != streams*5 || r.PromptTokens < streams*8 {
+				t.Errorf("--streams %d: run %+v", streams, r)
+			}
+			if r.DecodeTokPerS <= 0 || r.PromptTokPerS <= 0 || r.TimeToFirstTok <= 0 {
+				t.Errorf("--streams %d: figures missing in %+v", streams, r)
+			}
+		}
+	}
+	if out, err := runWarden(t, "bench", "engine", "--model", model, "--streams", "0"); err == nil {
+		t.Errorf("--streams 0 accepted:\n%s", out)
+	}
+}
+
+// TestSummariseWindow: a steady-state report counts the requests that
+// started in the window and the tokens that arrived in it, and nothing else.
+func TestSummariseWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	chunks := func(from, to float64, n int) []time.Time {
+		var c []time.Time
+		for i := range n {
+			c = append(c, at(from+(to-from)*float64(i)/float64(n-1)))
+		}
+		return c
+	}
+	results := []streamFigures{
+		// Started before the window; 10 tokens, 5 of them inside it.
+		{start: at(0), ttft: 5 * time.Second, decode: 9 * time.Second, tokens: 10, chunks: chunks(5, 14, 10)},
+		// Started inside; all 10 tokens inside.
+		{start: at(10), ttft: time.Second, decode: 4 * time.Second, tokens: 10, chunks: chunks(11, 15, 10)},
+		// Started inside; 20 tokens in 10 chunks, 4 chunks inside the window.
+		{start: at(12), ttft: 4 * time.Second, decode: 9 * time.Second, tokens: 20, chunks: chunks(16, 25, 10)},
+		// Started inside and failed.
+		{start: at(13), err: errors.New("HTTP 429")},
+		// Started after the window.
+		{start: at(20), ttft: 50 * time.Millisecond, decode: time.Second, tokens: 10, chunks: chunks(20, 21, 10)},
+	}
+	o := benchHTTPOptions{clients: 3, ramp: 10 * time.Second}
+	rep := summariseWindow(results, o, at(10), at(20))
+	if rep.Mode != "steady" || rep.Requests != 3 || rep.Errors != 1 || rep.FirstErrorMessage != "HTTP 429" {
+		t.Errorf("requests: %+v", rep)
+	}
+	if rep.CompletionTokens != 5+10+8 || rep.AggregateTokPerS != 2.3 {
+		t.Errorf("tokens in window: %d at %.2f tok/s, want 23 at 2.30", rep.CompletionTokens, rep.AggregateTokPerS)
+	}
+	if rep.TTFTP50Seconds != 1 || rep.TTFTP95Seconds != 4 {
+		t.Errorf("ttft p50 %.2f p95 %.2f, want 1 and 4 (the two that started in the window)", rep.TTFTP50Seconds, rep.TTFTP95Seconds)
+	}
+	if want := (9.0/4 + 19.0/9) / 2; rep.PerStreamTokPerS != want {
+		t.Errorf("per stream %.3f, want %.3f", rep.PerStreamTokPerS, want)
+	}
+}
+
+// TestBenchHTTPSteady drives a real server in steady-state mode.
+func TestBenchHTTPSteady(t *testing.T) {
+	w := startWarden(t, "--lock", repoLock, "--parallel", "2")
+	rep, err := runBenchHTTP(context.Background(), benchHTTPOptions{
+		url: w.base, token: w.token, model: demoName, clients: 2, requests: 1, maxTokens: 8, prompt: "the cat",
+		ramp: 200 * time.Millisecond, duration: 1500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Mode != "steady" || rep.Errors != 0 || rep.Requests < 2 || rep.CompletionTokens < 8 {
+		t.Fatalf("report %+v", rep)
+	}
+	// Clients keep sending for the whole window, not just --requests each.
+	if rep.WallSeconds != 1.5 || math.Abs(rep.AggregateTokPerS*1.5-float64(rep.CompletionTokens)) > 0.5 {
+		t.Errorf("window figures inconsistent: %+v", rep)
+	}
+}
