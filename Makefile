@@ -97,7 +97,8 @@ bench-flags: build
 # bench measures the engine alone (1 and 8 generations at once), then
 # serves the TinyLlama-shape model with 8 parallel sequences and drives it
 # over HTTP: bursts of 1, 4 and 8 streaming clients starting together, then
-# steady states of 1 and 8 clients sending back to back (docs/benchmarks.md).
+# steady states of 1 and 8 clients sending back to back, and last one stream
+# through the engine and the server in alternation (docs/benchmarks.md).
 # The model is generated locally, hence --allow-unpinned.
 BENCH_PORT ?= 18080
 bench: build
@@ -111,7 +112,9 @@ bench: build
 	$$http --wait 2m --requests 1 >/dev/null || exit 1; \
 	for k in 1 4 8; do $$http --clients $$k --requests 2 || exit 1; done; \
 	$$http --clients 1 --duration 30s || exit 1; \
-	$$http --clients 8 --ramp 12s --duration 48s || exit 1
+	$$http --clients 8 --ramp 12s --duration 48s || exit 1; \
+	bin/warden bench overhead --model $(BENCH_MODEL) --name $(notdir $(BENCH_MODEL:.gguf=)) --ctx 512 \
+		--url http://127.0.0.1:$(BENCH_PORT) --token $$token --log-level warn --rounds 11
 
 build-variant: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU)-repack$(REPACK) ./cmd/warden

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,8 +37,9 @@ type streamFigures struct {
 	start  time.Time
 	ttft   time.Duration
 	decode time.Duration // first token to last
-	tokens int
-	chunks []time.Time // arrival of each chunk that carried text
+	tokens int           // completion tokens
+	prompt int           // prompt tokens
+	chunks []time.Time   // arrival of each chunk that carried text
 	err    error
 }
 
@@ -48,6 +50,7 @@ type httpReport struct {
 	RampSeconds       float64 `json:"ramp_s"`
 	Requests          int     `json:"requests"`
 	Errors            int     `json:"errors"`
+	PromptTokensMean  float64 `json:"prompt_tokens_mean"`
 	CompletionTokens  int     `json:"completion_tokens"`
 	WallSeconds       float64 `json:"wall_s"`
 	AggregateTokPerS  float64 `json:"aggregate_tok_per_s"`
@@ -136,7 +139,7 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 	}
 	url := strings.TrimSuffix(o.url, "/") + "/v1/completions"
 	start := time.Now()
-	run := start.UnixNano() // in every prompt, so no run reuses the KV cache an earlier one left
+	run := runID(start) // in every prompt, so no run reuses the KV cache an earlier one left
 	measureFrom, measureTo := start.Add(o.ramp), start.Add(o.ramp+o.duration)
 	more := func(sent int) bool {
 		if o.duration > 0 {
@@ -173,13 +176,20 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 	return rep, nil
 }
 
+// runID tells one run's prompts from another's in a few tokens: the time in
+// milliseconds, in base 36, modulo 36⁴ (it repeats every 28 minutes, and
+// a reused cache would then only make one run's first request faster).
+func runID(t time.Time) string {
+	return strconv.FormatInt(t.UnixMilli()%(36*36*36*36), 36)
+}
+
 // requestBody is client c's request number i in the given run.
-func requestBody(o benchHTTPOptions, run int64, c, i int) []byte {
+func requestBody(o benchHTTPOptions, run string, c, i int) []byte {
 	prompt := o.prompt
 	if !o.same {
 		// A unique first word defeats prefix reuse, so every request pays
 		// for its whole prompt.
-		prompt = fmt.Sprintf("%x-%d-%d %s", run, c, i, o.prompt)
+		prompt = fmt.Sprintf("%s-%d-%d %s", run, c, i, o.prompt)
 	}
 	body, err := json.Marshal(map[string]any{
 		"model": o.model, "prompt": prompt, "max_tokens": o.maxTokens, "stream": true,
@@ -224,6 +234,7 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 				Text string `json:"text"`
 			} `json:"choices"`
 			Usage *struct {
+				PromptTokens     int `json:"prompt_tokens"`
 				CompletionTokens int `json:"completion_tokens"`
 			} `json:"usage"`
 			Error *struct {
@@ -237,7 +248,7 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 		case chunk.Error != nil:
 			return streamFigures{err: fmt.Errorf("stream error: %s", chunk.Error.Message)}
 		case chunk.Usage != nil:
-			fig.tokens = chunk.Usage.CompletionTokens
+			fig.tokens, fig.prompt = chunk.Usage.CompletionTokens, chunk.Usage.PromptTokens
 		case len(chunk.Choices) > 0 && chunk.Choices[0].Text != "":
 			last = time.Now()
 			if first.IsZero() {
@@ -270,7 +281,7 @@ func summarise(results []streamFigures, clients int, wall time.Duration) httpRep
 // mean per-stream decode speed of results to rep.
 func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 	var ttfts []float64
-	var perStream float64
+	var perStream, prompt float64
 	for _, r := range results {
 		rep.Requests++
 		if r.err != nil {
@@ -281,6 +292,7 @@ func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 			continue
 		}
 		ttfts = append(ttfts, r.ttft.Seconds())
+		prompt += float64(r.prompt)
 		if r.decode > 0 {
 			perStream += float64(r.tokens-1) / r.decode.Seconds()
 		}
@@ -290,6 +302,7 @@ func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 		rep.TTFTP50Seconds = percentile(ttfts, 0.50)
 		rep.TTFTP95Seconds = percentile(ttfts, 0.95)
 		rep.PerStreamTokPerS = perStream / float64(ok)
+		rep.PromptTokensMean = prompt / float64(ok)
 	}
 	return rep
 }
@@ -334,8 +347,8 @@ func printHTTPReport(w io.Writer, r httpReport, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "%s, clients %d: %d requests, %d errors | aggregate %.2f tok/s | per stream %.2f tok/s | ttft p50 %.3fs p95 %.3fs\n",
-		r.Mode, r.Clients, r.Requests, r.Errors, r.AggregateTokPerS, r.PerStreamTokPerS, r.TTFTP50Seconds, r.TTFTP95Seconds)
+	_, err := fmt.Fprintf(w, "%s, clients %d: %d requests (%.0f prompt tokens), %d errors | aggregate %.2f tok/s | per stream %.2f tok/s | ttft p50 %.3fs p95 %.3fs\n",
+		r.Mode, r.Clients, r.Requests, r.PromptTokensMean, r.Errors, r.AggregateTokPerS, r.PerStreamTokPerS, r.TTFTP50Seconds, r.TTFTP95Seconds)
 	if err == nil && r.FirstErrorMessage != "" {
 		_, err = fmt.Fprintf(w, "first error: %s\n", r.FirstErrorMessage)
 	}

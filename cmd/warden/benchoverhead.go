@@ -95,14 +95,14 @@ func runBenchOverhead(ctx context.Context, g *globalOptions, o benchOverheadOpti
 	limitGoProcs(log, model) // as serve does
 	url := strings.TrimSuffix(o.url, "/") + "/v1/completions"
 	httpOpts := benchHTTPOptions{model: o.name, prompt: o.prompt, maxTokens: o.maxTokens}
-	run := time.Now().UnixNano()
+	run := runID(time.Now())
 
 	rep := overheadReport{Rounds: o.rounds}
 	var engineTTFT, httpTTFT []float64
 	for i := 0; i <= o.rounds; i++ {
 		// The same unique prompt on both sides, so neither reuses a cache.
 		eng, err := timeGenerations(ctx, model, []engine.Request{{
-			Prompt: fmt.Sprintf("%x-e-%d %s", run, i, o.prompt), MaxTokens: o.maxTokens, IgnoreEOS: true,
+			Prompt: fmt.Sprintf("%s-e-%d %s", run, i, o.prompt), MaxTokens: o.maxTokens, IgnoreEOS: true,
 		}})
 		if err != nil {
 			return overheadReport{}, fmt.Errorf("engine round %d: %w", i, err)

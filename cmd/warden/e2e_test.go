@@ -551,7 +551,7 @@ func TestBenchHTTPCountsEveryToken(t *testing.T) {
 	if rep.Requests != 6 || rep.Errors != 0 || rep.CompletionTokens != 48 {
 		t.Fatalf("report %+v", rep)
 	}
-	if rep.AggregateTokPerS <= 0 || rep.TTFTP95Seconds < rep.TTFTP50Seconds {
+	if rep.AggregateTokPerS <= 0 || rep.TTFTP95Seconds < rep.TTFTP50Seconds || rep.PromptTokensMean < 3 {
 		t.Errorf("figures inconsistent: %+v", rep)
 	}
 	rep, err = runBenchHTTP(context.Background(), benchHTTPOptions{
