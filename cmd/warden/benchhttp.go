@@ -45,7 +45,7 @@ type streamFigures struct {
 
 // httpReport summarises a benchmark run.
 type httpReport struct {
-	Mode              string  `json:"mode"` // "burst" or "steady"
+	Mode              string  `json:"mode"` // "burst", "ramped" (--ramp alone) or "steady" (--duration)
 	Clients           int     `json:"clients"`
 	RampSeconds       float64 `json:"ramp_s"`
 	Requests          int     `json:"requests"`
@@ -172,7 +172,9 @@ func runBenchHTTP(ctx context.Context, o benchHTTPOptions) (httpReport, error) {
 		return summariseWindow(results, o, measureFrom, measureTo), nil
 	}
 	rep := summarise(results, o.clients, time.Since(start))
-	rep.RampSeconds = o.ramp.Seconds()
+	if o.ramp > 0 {
+		rep.Mode, rep.RampSeconds = "ramped", o.ramp.Seconds()
+	}
 	return rep, nil
 }
 
