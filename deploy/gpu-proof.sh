@@ -6,8 +6,10 @@
 #   3. write a 7B-shape (LLaMA-2-7B) Q4_0 model with `warden testmodel`
 #   4. `warden fit` it: the estimate
 #   5. `warden bench engine` with full offload, if bench engine can offload
+#      (1 stream, then 8 together if time allows)
 #   6. `warden serve` it with every layer on the GPU, `warden bench http`
-#      with 1, 4 and 8 clients, GPU memory sampled by nvidia-smi meanwhile
+#      with bursts of 1, 4 and 8 clients, then steady states of 1 and 8 if
+#      time allows, GPU memory sampled by nvidia-smi meanwhile
 #   7. summary.md: card, decode and prompt tok/s, load time, memory vs the
 #      estimate, ready to paste into docs/benchmarks.md
 #
@@ -109,6 +111,12 @@ if "$warden" bench engine --help 2>&1 | grep -q -- '--gpu-layers'; then
 	log "bench engine, full offload"
 	timeout "$(left 100)" "$warden" bench engine "${engine_args[@]}" --gpu-layers -1 \
 		>"$out/engine.txt" 2>&1 || fail "warden bench engine (engine.txt)"
+	# The batched ceiling, for issue 3's 2x-at-8-streams target; optional.
+	if (($(left 0) > 150)); then
+		log "bench engine, full offload, 8 streams"
+		timeout "$(left 100)" "$warden" bench engine "${engine_args[@]}" --gpu-layers -1 --streams 8 \
+			>>"$out/engine.txt" 2>&1 || fail "warden bench engine --streams 8 (engine.txt)"
+	fi
 else
 	# Its Config leaves GPULayers at 0, which keeps every layer on the CPU.
 	echo "warden bench engine has no --gpu-layers flag: it would measure the CPU; skipped" >"$out/engine.txt"
@@ -135,6 +143,16 @@ for clients in 1 4 8; do
 		fail "warden bench http with $clients clients (http.txt, serve.log)"
 	grep -q '"errors":0,' <(tail -1 "$out/http.txt") ||
 		fail "requests failed with $clients clients (http.txt, serve.log)"
+done
+# Steady states (requests arriving while the others stream), if time is
+# left: issue 3's TTFT target is about these.
+for clients in 1 8; do
+	(($(left 0) > 60)) || break
+	log "bench http, steady state, $clients client(s)"
+	timeout "$(left)" "$warden" bench http --url "http://127.0.0.1:$port" \
+		--token "$token" --model "$(basename "$model" .gguf)" --clients "$clients" \
+		--ramp "$((clients > 1 ? 4 : 0))s" --duration 12s --max-tokens 128 --json >>"$out/http.txt" 2>&1 ||
+		fail "warden bench http, steady, $clients clients (http.txt, serve.log)"
 done
 kill -TERM $server
 wait $server || true
@@ -164,7 +182,7 @@ trap - EXIT
 	grep -v '^[[:space:]]*$' "$out/engine.txt" | grep -E '^\{|skipped' || tail -5 "$out/engine.txt"
 	echo '```'
 	echo
-	echo "## Over HTTP (warden bench http, 128 tokens per request, $parallel sequences)"
+	echo "## Over HTTP (warden bench http, 128 tokens per request, $parallel sequences; bursts, then steady states)"
 	echo
 	echo '```'
 	grep -E '^\{' "$out/http.txt" || cat "$out/http.txt"
