@@ -111,8 +111,8 @@ bench: build
 	http="bin/warden bench http --url http://127.0.0.1:$(BENCH_PORT) --token $$token --model $(notdir $(BENCH_MODEL:.gguf=)) --max-tokens 64"; \
 	$$http --wait 2m --requests 1 >/dev/null || exit 1; \
 	for k in 1 4 8; do $$http --clients $$k --requests 2 || exit 1; done; \
-	$$http --clients 1 --duration 30s || exit 1; \
-	$$http --clients 8 --ramp 12s --duration 48s || exit 1; \
+	$$http --clients 1 --duration 30s --save build/bench-steady-1.json || exit 1; \
+	$$http --clients 8 --ramp 12s --duration 48s --baseline build/bench-steady-1.json || exit 1; \
 	bin/warden bench overhead --model $(BENCH_MODEL) --name $(notdir $(BENCH_MODEL:.gguf=)) --ctx 512 \
 		--url http://127.0.0.1:$(BENCH_PORT) --token $$token --log-level warn --rounds 11
 

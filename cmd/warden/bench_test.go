@@ -112,3 +112,32 @@ func TestBenchHTTPSteady(t *testing.T) {
 		t.Errorf("window figures inconsistent: %+v", rep)
 	}
 }
+
+// TestBenchBaseline: a report saved with --save reads back as a baseline,
+// and the comparison states the ratio of the aggregates.
+func TestBenchBaseline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "one.json")
+	one := httpReport{Mode: "steady", Clients: 1, AggregateTokPerS: 20, TTFTP95Seconds: 0.5}
+	if err := saveHTTPReport(path, one); err != nil {
+		t.Fatal(err)
+	}
+	base, err := loadHTTPReport(path)
+	if err != nil || base != one {
+		t.Fatalf("read back %+v, %v; saved %+v", base, err, one)
+	}
+	var out strings.Builder
+	eight := httpReport{Mode: "steady", Clients: 8, AggregateTokPerS: 31, TTFTP95Seconds: 0.9}
+	if err := printComparison(&out, eight, base, "one.json"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "aggregate 1.55x (31.00 against 20.00 tok/s), ttft p95 0.900s against 0.500s"; !strings.Contains(out.String(), want) {
+		t.Errorf("comparison %q lacks %q", out.String(), want)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	if err := saveHTTPReport(empty, httpReport{Mode: "burst"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadHTTPReport(empty); err == nil {
+		t.Error("a baseline without throughput was accepted")
+	}
+}

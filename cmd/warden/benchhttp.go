@@ -30,6 +30,8 @@ type benchHTTPOptions struct {
 	same      bool
 	ramp      time.Duration // client c starts c/clients of it late
 	duration  time.Duration // steady state: measure this long after the ramp
+	save      string        // write the report as JSON to this file too
+	baseline  string        // a report saved earlier, to compare with
 }
 
 // streamFigures is one streamed request as a client saw it.
@@ -84,7 +86,22 @@ it, and the tokens that arrived in it.`,
 			if err != nil {
 				return err
 			}
-			return printHTTPReport(cmd.OutOrStdout(), rep, o.json)
+			if err := printHTTPReport(cmd.OutOrStdout(), rep, o.json); err != nil {
+				return err
+			}
+			if o.save != "" {
+				if err := saveHTTPReport(o.save, rep); err != nil {
+					return err
+				}
+			}
+			if o.baseline == "" {
+				return nil
+			}
+			base, err := loadHTTPReport(o.baseline)
+			if err != nil {
+				return err
+			}
+			return printComparison(cmd.OutOrStdout(), rep, base, o.baseline)
 		},
 	}
 	f := cmd.Flags()
@@ -98,6 +115,8 @@ it, and the tokens that arrived in it.`,
 	f.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	f.BoolVar(&o.same, "same-prompt", false, "send the identical prompt every time, so the server can reuse its KV cache (default: a unique first word per request)")
 	f.DurationVar(&o.wait, "wait", 0, "first wait up to this long for the server's /healthz to answer")
+	f.StringVar(&o.save, "save", "", "also write the report as JSON to this file (for a later --baseline)")
+	f.StringVar(&o.baseline, "baseline", "", "compare with a report written by --save, e.g. of one client")
 	f.DurationVar(&o.ramp, "ramp", 0, "spread the clients' first requests over this long")
 	f.DurationVar(&o.duration, "duration", 0, "measure a steady state of this long after the ramp (default: --requests per client, all counted)")
 	cmd.MarkFlagRequired("model")
@@ -354,5 +373,39 @@ func printHTTPReport(w io.Writer, r httpReport, asJSON bool) error {
 	if err == nil && r.FirstErrorMessage != "" {
 		_, err = fmt.Fprintf(w, "first error: %s\n", r.FirstErrorMessage)
 	}
+	return err
+}
+
+func saveHTTPReport(path string, r httpReport) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save report: %w", err)
+	}
+	return nil
+}
+
+func loadHTTPReport(path string) (httpReport, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return httpReport{}, fmt.Errorf("baseline: %w", err)
+	}
+	var r httpReport
+	if err := json.Unmarshal(data, &r); err != nil {
+		return httpReport{}, fmt.Errorf("baseline %s: %w", path, err)
+	}
+	if r.AggregateTokPerS <= 0 {
+		return httpReport{}, fmt.Errorf("baseline %s has no aggregate throughput", path)
+	}
+	return r, nil
+}
+
+// printComparison says how r's throughput and TTFT compare with base's.
+func printComparison(w io.Writer, r, base httpReport, name string) error {
+	_, err := fmt.Fprintf(w, "against %s (%s, clients %d): aggregate %.2fx (%.2f against %.2f tok/s), ttft p95 %.3fs against %.3fs\n",
+		name, base.Mode, base.Clients, r.AggregateTokPerS/base.AggregateTokPerS, r.AggregateTokPerS, base.AggregateTokPerS,
+		r.TTFTP95Seconds, base.TTFTP95Seconds)
 	return err
 }
