@@ -45,6 +45,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 	c.Set(adminDetailKey, "revoke jti="+body.TokenID)
 	err := s.cfg.Revocations.Revoke(c.Request().Context(), store.Revocation{
 		TokenID: body.TokenID, RevokedAt: time.Now(), RevokedBy: identity(c).Subject, Reason: body.Reason,
+		Audited: true, // this call's own audit record says so
 	})
 	if err != nil {
 		return err

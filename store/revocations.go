@@ -21,6 +21,13 @@ CREATE TABLE revoked_tokens (
 	revoked_by TEXT NOT NULL,
 	reason     TEXT NOT NULL
 ) STRICT;`,
+	// audited: whether the audit log has a record of the revocation. The
+	// admin endpoint's own record covers its revocations; the command line
+	// cannot write the audit log (its hash chain has one writer, the
+	// server), so the server records those rows for it.
+	`ALTER TABLE revoked_tokens ADD COLUMN audited INTEGER NOT NULL DEFAULT 0;
+UPDATE revoked_tokens SET audited = 1 WHERE revoked_by NOT LIKE 'cli:%';
+CREATE INDEX revoked_tokens_unaudited ON revoked_tokens (revoked_at) WHERE audited = 0;`,
 }
 
 // OpenRevocations opens the data directory's revocation list.
@@ -38,6 +45,7 @@ type Revocation struct {
 	RevokedAt time.Time
 	RevokedBy string
 	Reason    string
+	Audited   bool // the audit log already has a record of it
 }
 
 // Revoke adds jti to the list. Revoking twice keeps the first entry and
@@ -47,9 +55,9 @@ func (r *Revocations) Revoke(ctx context.Context, rev Revocation) error {
 		return errors.New("revoke: a token id (jti) is required")
 	}
 	_, err := r.db.ExecContext(ctx,
-		`INSERT INTO revoked_tokens (jti, revoked_at, revoked_by, reason) VALUES (?, ?, ?, ?)
+		`INSERT INTO revoked_tokens (jti, revoked_at, revoked_by, reason, audited) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (jti) DO NOTHING`,
-		rev.TokenID, rev.RevokedAt.Unix(), rev.RevokedBy, rev.Reason)
+		rev.TokenID, rev.RevokedAt.Unix(), rev.RevokedBy, rev.Reason, rev.Audited)
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", rev.TokenID, err)
 	}
@@ -71,7 +79,26 @@ func (r *Revocations) Revoked(ctx context.Context, jti string) (bool, error) {
 
 // List returns every revocation, oldest first.
 func (r *Revocations) List(ctx context.Context) ([]Revocation, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT jti, revoked_at, revoked_by, reason FROM revoked_tokens ORDER BY revoked_at, jti`)
+	return r.list(ctx, "")
+}
+
+// Unaudited returns the revocations the audit log has no record of yet,
+// oldest first.
+func (r *Revocations) Unaudited(ctx context.Context) ([]Revocation, error) {
+	return r.list(ctx, "WHERE audited = 0")
+}
+
+// MarkAudited notes that the audit log holds a record of jti's revocation.
+func (r *Revocations) MarkAudited(ctx context.Context, jti string) error {
+	if _, err := r.db.ExecContext(ctx, `UPDATE revoked_tokens SET audited = 1 WHERE jti = ?`, jti); err != nil {
+		return fmt.Errorf("mark revocation of %s audited: %w", jti, err)
+	}
+	return nil
+}
+
+func (r *Revocations) list(ctx context.Context, where string) ([]Revocation, error) {
+	rows, err := r.db.QueryContext(ctx,
+		`SELECT jti, revoked_at, revoked_by, reason, audited FROM revoked_tokens `+where+` ORDER BY revoked_at, jti`)
 	if err != nil {
 		return nil, fmt.Errorf("list revocations: %w", err)
 	}
@@ -80,7 +107,7 @@ func (r *Revocations) List(ctx context.Context) ([]Revocation, error) {
 	for rows.Next() {
 		var rev Revocation
 		var at int64
-		if err := rows.Scan(&rev.TokenID, &at, &rev.RevokedBy, &rev.Reason); err != nil {
+		if err := rows.Scan(&rev.TokenID, &at, &rev.RevokedBy, &rev.Reason, &rev.Audited); err != nil {
 			return nil, fmt.Errorf("list revocations: %w", err)
 		}
 		rev.RevokedAt = time.Unix(at, 0).UTC()

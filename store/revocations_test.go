@@ -98,3 +98,65 @@ func TestOpenSQLiteOddPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestUnauditedRevocations: revocations made without an audit record are
+// listed until marked, and a database of the first schema version has its
+// command-line revocations listed and the others not.
+func TestUnauditedRevocations(t *testing.T) {
+	ctx := context.Background()
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A revocation list as the first schema version left it.
+	path := filepath.Join(dir.path, "revocations.db")
+	old, err := OpenSQLite(ctx, path, SyncFull, revocationsSchema[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = old.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, revoked_at, revoked_by, reason) VALUES
+		('by-cli', 1, 'cli:root', ''), ('by-admin', 2, 'ops', '')`)
+	old.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := dir.OpenRevocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	now := time.Unix(1_800_000_000, 0)
+	for _, rev := range []Revocation{
+		{TokenID: "cli-new", RevokedAt: now, RevokedBy: "cli:alice"},
+		{TokenID: "admin-new", RevokedAt: now, RevokedBy: "ops", Audited: true},
+	} {
+		if err := r.Revoke(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func() []string {
+		t.Helper()
+		list, err := r.Unaudited(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, rev := range list {
+			if rev.Audited {
+				t.Errorf("Unaudited listed %s as audited", rev.TokenID)
+			}
+			ids = append(ids, rev.TokenID)
+		}
+		return ids
+	}
+	if got := strings.Join(ids(), " "); got != "by-cli cli-new" {
+		t.Fatalf("unaudited: %q, want %q", got, "by-cli cli-new")
+	}
+	if err := r.MarkAudited(ctx, "by-cli"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ids(), " "); got != "cli-new" {
+		t.Fatalf("after marking by-cli, unaudited: %q", got)
+	}
+}

@@ -203,6 +203,13 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	}
 	defer revs.Close()
 	cfg.Revocations = revs
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		auditRevocations(sweepCtx, revs, auditLog, revocationSweep, log)
+	}()
+	defer func() { stopSweep(); <-swept }() // before revs and the audit log close
 	jwks := newJWKSSources(ctx)
 	if o.auth.enabled {
 		if cfg.Auth, err = o.auth.verifier(dir, revs, jwks); err != nil {
