@@ -12,20 +12,20 @@ import (
 )
 
 // openLlama loads the model and creates its context, recording the buffers
-// llama.cpp allocates for each. layers is the model's block count.
+// llama.cpp allocates for each.
 //
-// The file is mapped only when a GPU takes every layer. Layers kept on the
-// CPU have their matrices repacked into anonymous memory at load
-// (GGML_USE_CPU_REPACK), and a mapping would keep the originals resident
-// beside them: twice the weights (measured for a 620 MB model: 1.23 GB
+// The file is mapped only when a GPU takes every layer (gpuOnly). Layers
+// kept on the CPU have their matrices repacked into anonymous memory at
+// load (GGML_USE_CPU_REPACK), and a mapping would keep the originals
+// resident beside them: twice the weights (measured for a 620 MB model: 1.23 GB
 // resident mapped, 0.69 GB read). Reading also means that what serves is
 // what was hashed at load, whatever later happens to the file.
-func openLlama(cfg Config, gpuLayers, layers int, kv fit.CacheType) (*llama.Model, *llama.Context, Memory, error) {
+func openLlama(cfg Config, gpuLayers int, gpuOnly bool, kv fit.CacheType) (*llama.Model, *llama.Context, Memory, error) {
 	var model *llama.Model
 	weights, err := captureBuffers(func() (err error) {
 		model, err = llama.LoadModelFromFile(cfg.Path, llama.ModelParams{
 			NumGpuLayers: gpuLayers,
-			UseMmap:      allOnGPU(gpuLayers, layers, hasGPU(Devices())),
+			UseMmap:      gpuOnly,
 			// Replaces llama.cpp's default callback, which prints progress dots
 			// to stderr whatever the log settings.
 			Progress: loadProgress(cfg.Logger, cfg.Path, time.Now),

@@ -68,7 +68,7 @@ type Model struct {
 	facts    modelFacts
 	memory   Memory // what llama.cpp allocated
 
-	cpuThreads int // threads llama.cpp computes layers on; 0 when a GPU holds them all
+	gpuOnly bool // a GPU holds every layer: llama.cpp's CPU threads only wait
 
 	llamaPooling pooling // pooling llama.cpp applies itself: none but for embedding models
 	pooling      pooling // pooling Warden applies to a generative model's states
@@ -120,13 +120,10 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	if gpuLayers < 0 {
 		gpuLayers = facts.layers + 1 // every block plus the output layer
 	}
-	model, lctx, memory, err := openLlama(cfg, gpuLayers, facts.layers, kvType)
+	gpuOnly := allOnGPU(gpuLayers, facts.layers, hasGPU(Devices()))
+	model, lctx, memory, err := openLlama(cfg, gpuLayers, gpuOnly, kvType)
 	if err != nil {
 		return nil, err
-	}
-	cpuThreads := cfg.Threads
-	if allOnGPU(gpuLayers, facts.layers, hasGPU(Devices())) {
-		cpuThreads = 0
 	}
 
 	m := &Model{
@@ -138,7 +135,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		facts:    facts,
 		memory:   memory,
 
-		cpuThreads: cpuThreads,
+		gpuOnly: gpuOnly,
 
 		llamaPooling: contextPooling(lctx),
 		pooling:      goPooling(facts.pooling),
@@ -200,7 +197,12 @@ func withDefaults(cfg Config, facts modelFacts) Config {
 
 // CPUThreads is how many threads llama.cpp computes this model's layers on
 // the CPU with; 0 when a GPU holds them all.
-func (m *Model) CPUThreads() int { return m.cpuThreads }
+func (m *Model) CPUThreads() int {
+	if m.gpuOnly {
+		return 0
+	}
+	return m.cfg.Threads
+}
 
 // Info describes the loaded model.
 func (m *Model) Info() engine.ModelInfo { return m.info }
