@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -139,5 +142,24 @@ func TestBenchBaseline(t *testing.T) {
 	}
 	if _, err := loadHTTPReport(empty); err == nil {
 		t.Error("a baseline without throughput was accepted")
+	}
+}
+
+// TestStreamErrorKeepsStart: a stream that fails midway still says when it
+// started, so a steady-state report counts it as an error in its window.
+func TestStreamErrorKeepsStart(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n")
+	}))
+	defer ts.Close()
+	from := time.Now()
+	fig := streamOnce(context.Background(), ts.URL, "", []byte(`{}`))
+	if fig.err == nil || !strings.Contains(fig.err.Error(), "boom") || fig.start.Before(from) {
+		t.Fatalf("figures %+v", fig)
+	}
+	rep := summariseWindow([]streamFigures{fig}, benchHTTPOptions{clients: 1}, from, time.Now().Add(time.Second))
+	if rep.Requests != 1 || rep.Errors != 1 {
+		t.Errorf("a failed stream in the window: %+v", rep)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -82,6 +83,14 @@ only the window of --duration after the ramp: the requests that started in
 it, and the tokens that arrived in it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A bad baseline is found before the run, not after it.
+			var base httpReport
+			if o.baseline != "" {
+				var err error
+				if base, err = loadHTTPReport(o.baseline); err != nil {
+					return err
+				}
+			}
 			rep, err := runBenchHTTP(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -96,10 +105,6 @@ it, and the tokens that arrived in it.`,
 			}
 			if o.baseline == "" {
 				return nil
-			}
-			base, err := loadHTTPReport(o.baseline)
-			if err != nil {
-				return err
 			}
 			return printComparison(cmd.OutOrStdout(), rep, base, o.baseline)
 		},
@@ -222,25 +227,28 @@ func requestBody(o benchHTTPOptions, run string, c, i int) []byte {
 	return body
 }
 
-// streamOnce sends one streaming completion and times its chunks.
+// streamOnce sends one streaming completion and times its chunks. Every
+// result, failures included, carries its start: a steady-state report
+// counts the requests, errors too, that started in its window.
 func streamOnce(ctx context.Context, url, token string, body []byte) streamFigures {
+	start := time.Now()
+	failed := func(err error) streamFigures { return streamFigures{start: start, err: err} }
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
-		return streamFigures{err: err}
+		return failed(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return streamFigures{start: start, err: err}
+		return failed(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return streamFigures{start: start, err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)}
+		return failed(fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg))
 	}
 	fig := streamFigures{start: start}
 	var first, last time.Time
@@ -263,11 +271,11 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 			} `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
-			return streamFigures{err: fmt.Errorf("bad chunk %q: %w", data, err)}
+			return failed(fmt.Errorf("bad chunk %q: %w", data, err))
 		}
 		switch {
 		case chunk.Error != nil:
-			return streamFigures{err: fmt.Errorf("stream error: %s", chunk.Error.Message)}
+			return failed(fmt.Errorf("stream error: %s", chunk.Error.Message))
 		case chunk.Usage != nil:
 			fig.tokens, fig.prompt = chunk.Usage.CompletionTokens, chunk.Usage.PromptTokens
 		case len(chunk.Choices) > 0 && chunk.Choices[0].Text != "":
@@ -279,10 +287,10 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return streamFigures{start: start, err: err}
+		return failed(err)
 	}
 	if first.IsZero() || fig.tokens == 0 {
-		return streamFigures{start: start, err: fmt.Errorf("stream ended without text or usage")}
+		return failed(errors.New("stream ended without text or usage"))
 	}
 	fig.ttft, fig.decode = first.Sub(start), last.Sub(first)
 	return fig
