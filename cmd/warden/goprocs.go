@@ -15,9 +15,10 @@ type cpuModel interface {
 // threads spin at a barrier after every operation of the graph, so a core
 // taken by Go, even for microseconds (a goroutine waking to send a token,
 // an idle P spinning to look for work, a GC worker), stalls the whole
-// step. On the 2-core benchmark machine one stream over HTTP decoded 5–8 %
-// slower than the engine alone with GOMAXPROCS=2 and within noise of it
-// with 1 (docs/benchmarks.md). An explicit $GOMAXPROCS wins.
+// step. On the 2-core benchmark machine, in three alternating pairs of
+// servers, one stream over HTTP decoded faster with GOMAXPROCS=1 than with
+// 2 every time, by 0.4 to 2.0 of about 26 tok/s (docs/benchmarks.md). An
+// explicit $GOMAXPROCS wins.
 func limitGoProcs(log *slog.Logger, m cpuModel) {
 	threads := m.CPUThreads()
 	if threads == 0 || os.Getenv("GOMAXPROCS") != "" {
