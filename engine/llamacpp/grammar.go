@@ -1,14 +1,17 @@
 package llamacpp
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/ollama/ollama/llama"
 
 	"github.com/warden-llm/warden/engine"
+	"github.com/warden-llm/warden/engine/gbnf"
 )
 
 // jsonObjectGrammar is GBNF for any JSON object, after llama.cpp's
@@ -30,41 +33,97 @@ const compactSpace = `space ::= | " "`
 
 var spaceRule = regexp.MustCompile(`(?m)^space ::= .*$`)
 
-// maxRepeat bounds the counts in a grammar's {m,n} repetitions, which
-// llama.cpp expands into one rule per count: a schema asking for
-// maxLength 10^9 must not become a billion rules.
-const maxRepeat = 4096
-
-// maxGrammarBytes bounds the GBNF a schema may turn into.
-const maxGrammarBytes = 1 << 20
+// maxSchemaBytes and maxSchemaDepth bound a JSON schema before llama.cpp's
+// converter reads it: the converter recurses once per level of nesting on
+// the C stack, and its output grows with the schema.
+const (
+	maxSchemaBytes = 256 << 10
+	maxSchemaDepth = 64
+)
 
 // grammarFor turns a Format into GBNF whose root rule is the JSON between
-// the format's prefix and suffix. A schema llama.cpp cannot convert, or
-// whose grammar would be too large, is the request's fault.
-func grammarFor(f engine.Format) (string, error) {
+// the format's prefix and suffix, and checks the result as llama.cpp would
+// read it, and against what the model's tokens can write. Whatever fails
+// here is the request's fault, and would otherwise crash the process:
+// llama.cpp reports neither a grammar it cannot use nor one no token can
+// satisfy, it aborts.
+func grammarFor(f engine.Format, alphabet *gbnf.Alphabet) (string, error) {
 	if !f.JSON {
 		return "", nil
 	}
 	rules := jsonObjectGrammar
 	if f.Schema != nil {
+		if err := checkSchema(f.Schema); err != nil {
+			return "", invalidFormat(err.Error())
+		}
 		g := llama.SchemaToGrammar(f.Schema)
 		if g == nil {
-			return "", &engine.InvalidError{Param: "response_format", Message: "the JSON schema is not valid, or uses features Warden cannot enforce"}
+			return "", invalidFormat("the JSON schema is not valid, or uses features Warden cannot enforce")
 		}
-		if len(g) >= maxGrammarBytes-1 { // SchemaToGrammar truncates at its buffer's end
-			return "", &engine.InvalidError{Param: "response_format", Message: "the JSON schema is too complex to enforce"}
+		if len(g) >= gbnf.MaxBytes-1 { // SchemaToGrammar truncates at its buffer's end
+			return "", invalidFormat("the JSON schema is too complex to enforce")
 		}
-		var err error
-		if rules, err = renameRule(string(g), "root", "warden-json"); err != nil {
-			return "", &engine.InvalidError{Param: "response_format", Message: "the JSON schema cannot be enforced: " + err.Error()}
-		}
+		rules = renameRule(string(g), "root", "warden-json")
 		rules = spaceRule.ReplaceAllLiteralString(rules, compactSpace)
 	}
 	root := "root ::= warden-json"
 	if f.Prefix != "" || f.Suffix != "" {
 		root = "root ::= " + gbnfLiteral(f.Prefix) + " warden-json " + gbnfLiteral(f.Suffix)
 	}
-	return root + "\n" + rules, nil
+	grammar := root + "\n" + rules
+	g, err := gbnf.Parse(grammar)
+	if err != nil {
+		return "", invalidFormat("the JSON schema cannot be enforced: " + err.Error())
+	}
+	if err := g.CheckAlphabet(alphabet); err != nil {
+		return "", invalidFormat("the JSON schema cannot be enforced with this model: " + err.Error())
+	}
+	return grammar, nil
+}
+
+func invalidFormat(msg string) error {
+	return &engine.InvalidError{Param: "response_format", Message: msg}
+}
+
+// checkSchema refuses a schema that is not one JSON value within the size
+// and nesting limits, before llama.cpp's converter sees it.
+func checkSchema(schema []byte) error {
+	if len(schema) > maxSchemaBytes {
+		return fmt.Errorf("the JSON schema has %d bytes, more than the limit of %d", len(schema), maxSchemaBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(schema))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("the JSON schema is not valid JSON: %w", err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if depth++; depth > maxSchemaDepth {
+				return fmt.Errorf("the JSON schema nests deeper than %d levels", maxSchemaDepth)
+			}
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
+	return nil
+}
+
+// vocabAlphabet is what the model's tokens can write, for CheckAlphabet:
+// the text of every token but those that end generation, which grammars
+// treat apart.
+func vocabAlphabet(model *llama.Model) *gbnf.Alphabet {
+	pieces := make([]string, 0, model.NumVocab())
+	for id := range model.NumVocab() {
+		if !model.TokenIsEog(id) {
+			pieces = append(pieces, model.TokenToPiece(id))
+		}
+	}
+	return gbnf.NewAlphabet(pieces)
 }
 
 // gbnfLiteral quotes s as a GBNF string literal.
@@ -93,9 +152,8 @@ func gbnfLiteral(s string) string {
 }
 
 // renameRule renames a rule of a GBNF grammar, definitions and references
-// alike, leaving literals and character classes untouched. It also checks
-// every {m,n} repetition against maxRepeat.
-func renameRule(g, from, to string) (string, error) {
+// alike, leaving literals and character classes untouched.
+func renameRule(g, from, to string) string {
 	var b strings.Builder
 	for i := 0; i < len(g); {
 		c := g[i]
@@ -111,16 +169,6 @@ func renameRule(g, from, to string) (string, error) {
 			}
 			b.WriteString(g[i : i+end])
 			i += end
-		case c == '{':
-			end := strings.IndexByte(g[i:], '}')
-			if end < 0 {
-				return "", fmt.Errorf("unterminated repetition")
-			}
-			if err := checkRepeat(g[i+1 : i+end]); err != nil {
-				return "", err
-			}
-			b.WriteString(g[i : i+end+1])
-			i += end + 1
 		case isWordByte(c):
 			j := i
 			for j < len(g) && isWordByte(g[j]) {
@@ -137,7 +185,7 @@ func renameRule(g, from, to string) (string, error) {
 			i++
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // skipQuoted returns the index just past the literal or class at g[i].
@@ -155,23 +203,6 @@ func skipQuoted(g string, i int) int {
 		}
 	}
 	return len(g)
-}
-
-func checkRepeat(counts string) error {
-	for _, n := range strings.Split(counts, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		v, err := strconv.Atoi(n)
-		if err != nil {
-			return fmt.Errorf("bad repetition {%s}", counts)
-		}
-		if v > maxRepeat {
-			return fmt.Errorf("a repetition of %d exceeds the limit of %d (maxLength, maxItems and patterns count)", v, maxRepeat)
-		}
-	}
-	return nil
 }
 
 func isWordByte(c byte) bool {

@@ -20,6 +20,7 @@ import (
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/chat"
 	"github.com/warden-llm/warden/engine/fit"
+	"github.com/warden-llm/warden/engine/gbnf"
 	"github.com/warden-llm/warden/engine/gguf"
 )
 
@@ -66,7 +67,8 @@ type Model struct {
 	lctx     *llama.Context
 	template chat.Template
 	facts    modelFacts
-	memory   Memory // what llama.cpp allocated
+	memory   Memory         // what llama.cpp allocated
+	alphabet *gbnf.Alphabet // what its tokens can write, for grammars
 
 	gpuOnly bool // a GPU holds every layer: llama.cpp's CPU threads only wait
 
@@ -134,6 +136,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		template: chat.Detect(facts.chatTemplate),
 		facts:    facts,
 		memory:   memory,
+		alphabet: vocabAlphabet(model),
 
 		gpuOnly: gpuOnly,
 
@@ -234,7 +237,7 @@ func (m *Model) Generate(ctx context.Context, req engine.Request, emit func(stri
 	if m.llamaPooling != poolNone {
 		return engine.Result{}, engine.ErrEmbeddingOnly
 	}
-	grammar, err := grammarFor(req.Format)
+	grammar, err := grammarFor(req.Format, m.alphabet)
 	if err != nil {
 		return engine.Result{}, err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/warden-llm/warden/engine/testmodel"
 )
 
-func loadDemo(t *testing.T, parallel int) *Model {
+func loadDemo(t testing.TB, parallel int) *Model {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "demo.gguf")
 	if _, _, err := testmodel.WriteFile(path, testmodel.Demo()); err != nil {
@@ -28,7 +28,7 @@ func loadDemo(t *testing.T, parallel int) *Model {
 	return load(t, path, parallel)
 }
 
-func load(t *testing.T, path string, parallel int) *Model {
+func load(t testing.TB, path string, parallel int) *Model {
 	t.Helper()
 	m, err := Load(context.Background(), Config{Path: path, Context: 512, Parallel: parallel, Threads: 2})
 	if err != nil {
