@@ -56,20 +56,24 @@ build: deps
 # with the same flags first.
 # The race detector covers the packages that do not compile llama.cpp; with it, llama.cpp
 # itself would be recompiled (minutes; run `go test -race ./...` by hand).
-RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/fit/ ./engine/gguf/ ./engine/lockfile/ ./engine/testmodel/ ./server/ ./store/...
+RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/fit/ ./engine/gbnf/ ./engine/gguf/ ./engine/lockfile/ ./engine/testmodel/ ./server/ ./store/...
 test: build
 	$(GO) vet ./...
 	WARDEN_BIN=$(CURDIR)/bin/warden $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
-# fuzz runs each parser of hostile input under the fuzzer for FUZZTIME
+# fuzz runs each parser of hostile input, and the request values that reach
+# llama.cpp (schemas, affixes, stops, prompts, sampling) under the fuzzer for FUZZTIME
 # (short in make test; longer runs: make fuzz FUZZTIME=5m). Their seed
 # corpora under testdata/fuzz also run in every plain go test.
 FUZZTIME ?= 15s
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./store/redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./engine/gbnf/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAgreesWithLlamaCpp$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
+	$(GO) test -run '^$$' -fuzz '^FuzzGenerateFormat$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
 
 demo: build
 	./bin/warden serve

@@ -33,13 +33,10 @@ const compactSpace = `space ::= | " "`
 
 var spaceRule = regexp.MustCompile(`(?m)^space ::= .*$`)
 
-// maxSchemaBytes and maxSchemaDepth bound a JSON schema before llama.cpp's
-// converter reads it: the converter recurses once per level of nesting on
-// the C stack, and its output grows with the schema.
-const (
-	maxSchemaBytes = 256 << 10
-	maxSchemaDepth = 64
-)
+// maxSchemaDepth bounds the nesting of a JSON schema before llama.cpp's
+// converter reads it: the converter recurses once per level on the C
+// stack. engine.MaxSchemaBytes bounds its size.
+const maxSchemaDepth = 64
 
 // grammarFor turns a Format into GBNF whose root rule is the JSON between
 // the format's prefix and suffix, and checks the result as llama.cpp would
@@ -85,12 +82,9 @@ func invalidFormat(msg string) error {
 	return &engine.InvalidError{Param: "response_format", Message: msg}
 }
 
-// checkSchema refuses a schema that is not one JSON value within the size
-// and nesting limits, before llama.cpp's converter sees it.
+// checkSchema refuses a schema that is not JSON or nests too deep, before
+// llama.cpp's converter sees it.
 func checkSchema(schema []byte) error {
-	if len(schema) > maxSchemaBytes {
-		return fmt.Errorf("the JSON schema has %d bytes, more than the limit of %d", len(schema), maxSchemaBytes)
-	}
 	dec := json.NewDecoder(bytes.NewReader(schema))
 	depth := 0
 	for {

@@ -3,6 +3,7 @@ package llamacpp
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -269,24 +270,32 @@ const (
 )
 
 // FuzzGenerateFormat drives the request values that reach llama.cpp (a JSON
-// schema, the affixes around it, stop strings and the prompt) through the
-// real engine. Any input may be refused; none may crash the process, and
-// the model must keep answering.
+// schema, the affixes around it, stop strings, the prompt and the sampling
+// settings) through the real engine. Any input may be refused; none may
+// crash the process.
 func FuzzGenerateFormat(f *testing.F) {
-	f.Add(`{"$ref":"#/definitions/a","definitions":{"a":{"$ref":"#/definitions/a"}}}`, "", "", "\n", "Once upon")
-	f.Add(`{"type":"string","maxLength":3000}`, "<tool_call>\n", "\n</tool_call>", "}", "a")
-	f.Add(`{"type":"string","minLength":5,"maxLength":2}`, "", "", "", "\xff\xfe")
-	f.Add(`{"type":"object","properties":{"a":{"type":"string","pattern":"^(a|b)*c{2,4}$"}}}`, "\x00", "é", "a", "\u202e")
-	f.Add(`{"anyOf":[{"type":"integer","minimum":-5,"maximum":5},{"enum":["x",1.5,null,true]}]}`, "", "", "", "")
-	f.Add(`{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2000}`, "", "", "", "")
-	f.Add("", "", "", "", "")
+	add := func(schema, prefix, suffix, stop, prompt string) {
+		f.Add(schema, prefix, suffix, stop, prompt, float32(1), float32(0.9), 40, float32(0.05), float32(1.1), 64, float32(0), float32(0), uint32(1))
+	}
+	add(`{"$ref":"#/definitions/a","definitions":{"a":{"$ref":"#/definitions/a"}}}`, "", "", "\n", "Once upon")
+	add(`{"type":"string","maxLength":3000}`, "<tool_call>\n", "\n</tool_call>", "}", "a")
+	add(`{"type":"string","minLength":5,"maxLength":2}`, "", "", "", "\xff\xfe")
+	add(`{"type":"object","properties":{"a":{"type":"string","pattern":"^(a|b)*c{2,4}$"}}}`, "\x00", "é", "a", "\u202e")
+	add(`{"anyOf":[{"type":"integer","minimum":-5,"maximum":5},{"enum":["x",1.5,null,true]}]}`, "", "", "", "")
+	add(`{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2000}`, "", "", "", "")
+	add("", "", "", "", "")
+	f.Add("", "", "", "", "x", float32(2), float32(0), 1000, float32(1), float32(2), 1<<20, float32(-2), float32(2), uint32(math.MaxUint32))
+	f.Add("", "", "", "", "x", float32(math.NaN()), float32(math.Inf(1)), -1, float32(-1), float32(0), -1, float32(3), float32(-3), uint32(0))
 	m := loadDemo(f, 1)
-	f.Fuzz(func(t *testing.T, schema, prefix, suffix, stop, prompt string) {
-		format := engine.Format{JSON: true, Prefix: prefix, Suffix: suffix}
+	f.Fuzz(func(t *testing.T, schema, prefix, suffix, stop, prompt string,
+		temp, topP float32, topK int, minP, repeat float32, lastN int, presence, frequency float32, seed uint32) {
+		format := engine.Format{JSON: schema != "" || prefix != "" || suffix != "", Prefix: prefix, Suffix: suffix}
 		if schema != "" {
 			format.Schema = []byte(schema)
 		}
-		req := engine.Request{Prompt: prompt, MaxTokens: 6, Format: format, Sampling: engine.Sampling{Temperature: 1, Seed: 1}}
+		req := engine.Request{Prompt: prompt, MaxTokens: 6, Format: format, Sampling: engine.Sampling{
+			Temperature: temp, TopP: topP, TopK: topK, MinP: minP, RepeatPenalty: repeat, RepeatLastN: lastN,
+			PresencePenalty: presence, FrequencyPenalty: frequency, Seed: seed}}
 		if stop != "" {
 			req.Stop = []string{stop}
 		}
