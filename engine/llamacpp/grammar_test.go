@@ -16,17 +16,6 @@ import (
 	"github.com/warden-llm/warden/engine/gguf"
 )
 
-// llamaAccepts reports whether llama.cpp itself builds a grammar from src:
-// it parses it and checks for left recursion as a sampler would.
-func llamaAccepts(src string) bool {
-	g := llama.NewGrammar(src, []uint32{0}, []string{"a"}, []int32{0})
-	if g == nil {
-		return false
-	}
-	g.Free()
-	return true
-}
-
 // grammarCases are grammars at the edges of what llama.cpp's parser takes.
 var grammarCases = []string{
 	`root ::= "a"`,
@@ -81,7 +70,7 @@ func checkAgreement(t *testing.T, src string) {
 	if errors.As(err, &gerr) && gerr.Limit {
 		return // refused before llama.cpp could loop or overflow on it
 	}
-	if ours, theirs := err == nil, llamaAccepts(src); ours != theirs {
+	if ours, theirs := err == nil, llamaAcceptsGrammar(src); ours != theirs {
 		t.Errorf("grammar %q: Parse says %v (%v), llama.cpp says %v", src, ours, err, theirs)
 	}
 }
@@ -199,6 +188,21 @@ func walkGrammar(grammar string, ids []uint32, rng *rand.Rand) string {
 		text.WriteString(pieces[tok])
 	}
 	return ""
+}
+
+// A grammar that slips past the Go checks is still a 400: newSampler asks
+// llama.cpp's parser before building the sampler chain.
+func TestSamplerRefusesWhatLlamaCppRefuses(t *testing.T) {
+	m := loadDemo(t, 1)
+	_, err := m.newSampler(engine.Sampling{}, `root ::= root "a"`)
+	var inv *engine.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("left-recursive grammar: %v, want an InvalidError", err)
+	}
+	s, err := m.newSampler(engine.Sampling{}, `root ::= "a"`)
+	if err != nil || s == nil {
+		t.Fatalf("a good grammar: %v", err)
+	}
 }
 
 // The crashes of issue 13 and their relatives, against the loaded engine:

@@ -189,15 +189,29 @@ func (m *Model) newSampler(sp engine.Sampling, grammar string) (*llama.SamplingC
 	if params.RepeatLastN == 0 {
 		params.RepeatLastN = 64 // llama.cpp's default window
 	}
-	sampler, err := llama.NewSamplingContext(m.model, params)
-	if err != nil && grammar != "" {
-		// llama.cpp logs why the grammar did not parse.
+	if grammar != "" && !llamaAcceptsGrammar(grammar) {
+		// grammarFor's checks should have refused it already; llama.cpp
+		// would have left a null sampler in the chain, a crash at the
+		// first token.
 		return nil, &engine.InvalidError{Param: "response_format", Message: "the JSON schema could not be turned into a grammar llama.cpp accepts"}
 	}
+	sampler, err := llama.NewSamplingContext(m.model, params)
 	if err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
 	return sampler, nil
+}
+
+// llamaAcceptsGrammar asks llama.cpp's own parser and left-recursion check,
+// which need no vocabulary, whether it can build a grammar sampler. The
+// sampler chain itself does not report that failure.
+func llamaAcceptsGrammar(grammar string) bool {
+	g := llama.NewGrammar(grammar, []uint32{0}, []string{"a"}, []int32{0})
+	if g == nil {
+		return false
+	}
+	g.Free()
+	return true
 }
 
 // dropCancelled frees the slots whose clients are gone, before any compute
