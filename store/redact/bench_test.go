@@ -106,6 +106,12 @@ func BenchmarkRedactAdversarial(b *testing.B) {
 		{"colons", "1:"},
 		{"digit-groups", "1 "},
 		{"iban-heads", "GB82 "},
+		{"at-words", "a at b dot "},
+		{"brackets", "a[at]b[dot]"},
+		{"plain-at-dots", "a@b(dot)"},
+		{"intl-local", "é@"},
+		{"passport-words", "passport "},
+		{"ssn-groups", "123-45-"},
 	} {
 		text := strings.Repeat(bc.unit, size/len(bc.unit))
 		b.Run(bc.name, func(b *testing.B) {

@@ -1,10 +1,15 @@
 package redact
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // findEmails finds e-mail addresses around each '@': a local part of the
-// usual unquoted characters, then a domain of two or more labels ending
-// in an alphabetic top-level domain.
+// usual unquoted characters or of letters in any script (RFC 6531), then
+// a domain of two or more labels, internationalised ones included,
+// ending in an alphabetic top-level domain.
 func findEmails(s string, ms []Match) []Match {
 	for i := 0; i < len(s); {
 		k := strings.IndexByte(s[i:], '@')
@@ -12,13 +17,7 @@ func findEmails(s string, ms []Match) []Match {
 			break
 		}
 		at := i + k
-		start := at
-		for start > 0 && isLocalByte(s[start-1]) {
-			start--
-		}
-		for start < at && s[start] == '.' {
-			start++
-		}
+		start := localStart(s, at)
 		if end := domainEnd(s, at+1); start < at && end > 0 {
 			ms = append(ms, Match{Kind: Email, Start: start, End: end})
 		}
@@ -31,32 +30,113 @@ func isLocalByte(c byte) bool {
 	return isAlnum(c) || inSet(c, "._%+-")
 }
 
+// localStart returns the start of the local part that ends at s[end]:
+// ASCII bytes the local part allows, and letters, digits and marks of
+// any script, as in "josé.garcía" or "用户". Leading dots are left out.
+func localStart(s string, end int) int {
+	start := end
+	for start > 0 {
+		if c := s[start-1]; c < utf8.RuneSelf {
+			if !isLocalByte(c) {
+				break
+			}
+			start--
+			continue
+		}
+		r, n := utf8.DecodeLastRuneInString(s[:start])
+		if !isIntlRune(r) {
+			break
+		}
+		start -= n
+	}
+	for start < end && s[start] == '.' {
+		start++
+	}
+	return start
+}
+
+// isIntlRune reports whether r, a non-ASCII rune, may be part of an
+// internationalised local part or domain label.
+func isIntlRune(r rune) bool {
+	return r >= utf8.RuneSelf && r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r))
+}
+
 // domainEnd returns the end of the domain starting at s[i], or 0. The
 // top-level domain is the letters that begin the last label, so that in
 // "a@example.com2" or "a@example.com-4111…" the address ends at "com".
 func domainEnd(s string, i int) int {
 	end := 0
 	for labels := 1; ; labels++ {
-		k := i
-		for k < len(s) && (isAlnum(s[k]) || s[k] == '-') {
-			k++
-		}
+		k := labelEnd(s, i)
 		if k == i {
 			break
 		}
-		t := i
-		for t < k && isLetter(s[t]) {
-			t++
-		}
-		if labels >= 2 && t-i >= 2 {
+		if t := tldEnd(s, i, k); labels >= 2 && t > 0 {
 			end = t
 		}
-		if k+1 >= len(s) || s[k] != '.' || !isAlnum(s[k+1]) {
+		n := dotLen(s, k)
+		if n == 0 || labelEnd(s, k+n) == k+n || s[k+n] == '-' {
 			break
 		}
-		i = k + 1
+		i = k + n
 	}
 	return end
+}
+
+// labelEnd returns the end of the domain label at s[i]: ASCII letters,
+// digits and dashes, or letters of any script (an IDNA U-label).
+func labelEnd(s string, i int) int {
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if !isAlnum(c) && c != '-' {
+				break
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !isIntlRune(r) {
+			break
+		}
+		i += n
+	}
+	return i
+}
+
+// dotLen returns the length of the label separator at s[i], or 0: a
+// full stop, or one of the three that IDNA reads as one (。．｡).
+func dotLen(s string, i int) int {
+	switch {
+	case i >= len(s):
+		return 0
+	case s[i] == '.':
+		return 1
+	case strings.HasPrefix(s[i:], "\u3002"), strings.HasPrefix(s[i:], "\uff0e"), strings.HasPrefix(s[i:], "\uff61"):
+		return 3
+	}
+	return 0
+}
+
+// tldEnd returns where the top-level domain in the label s[i:k] ends, or
+// 0 if the label cannot be one: a whole punycode label ("xn--p1ai"), or
+// two or more letters at its start, all ASCII or all not, so that the
+// Japanese of "taro@example.jpまで" is not taken for part of the domain.
+func tldEnd(s string, i, k int) int {
+	if k-i > 4 && strings.EqualFold(s[i:i+4], "xn--") {
+		return k
+	}
+	t, n := i, 0
+	for t < k {
+		r, size := utf8.DecodeRuneInString(s[t:k])
+		if !unicode.IsLetter(r) && !(n > 0 && unicode.IsMark(r)) || n > 0 && (r < utf8.RuneSelf) != (s[i] < utf8.RuneSelf) {
+			break
+		}
+		t, n = t+size, n+1
+	}
+	if n < 2 {
+		return 0
+	}
+	return t
 }
 
 // phoneEnd returns the end of a telephone number starting at s[i], or 0.

@@ -40,6 +40,55 @@ func TestEmail(t *testing.T) {
 	})
 }
 
+// Addresses with non-ASCII local parts and internationalised domains
+// were cut at the first non-ASCII letter, leaving the rest in clear.
+func TestEmailInternational(t *testing.T) {
+	runDetect(t, []detectCase{
+		{"écrire à josé.garcía@exämple.fr merci", []string{"EMAIL josé.garcía@exämple.fr"}},
+		{"Müller: müller@example.com", []string{"EMAIL müller@example.com"}},
+		{"info@bücher.de.", []string{"EMAIL info@bücher.de"}},
+		{"почта: иван@пример.рф", []string{"EMAIL иван@пример.рф"}},
+		{"联系 用户@例子.中国", []string{"EMAIL 用户@例子.中国"}},
+		{"mail a@example.xn--p1ai now", []string{"EMAIL a@example.xn--p1ai"}},
+		{"ideographic dots 用户@例子。中国", []string{"EMAIL 用户@例子。中国"}},
+		// The top-level domain does not run into the Japanese after it.
+		{"連絡 taro@example.jpまで", []string{"EMAIL taro@example.jp"}},
+		// Kept: no domain, handles, no top-level domain.
+		{"ça@localhost and @éric", nil},
+		{"«@équipe» à 10h", nil},
+	})
+}
+
+// Obfuscated addresses were not detected at all.
+func TestEmailObfuscated(t *testing.T) {
+	runDetect(t, []detectCase{
+		{"écris à jean.dupont [at] exemple [dot] fr", []string{"EMAIL jean.dupont [at] exemple [dot] fr"}},
+		{"jane(at)example.fr.", []string{"EMAIL jane(at)example.fr"}},
+		{"jane (at) example (dot) com", []string{"EMAIL jane (at) example (dot) com"}},
+		{"jane{at}mail{dot}example{dot}org", []string{"EMAIL jane{at}mail{dot}example{dot}org"}},
+		{"jane<at>example<dot>net", []string{"EMAIL jane<at>example<dot>net"}},
+		{"jane [AT] example [DOT] com", []string{"EMAIL jane [AT] example [DOT] com"}},
+		{"jane[@]example.com", []string{"EMAIL jane[@]example.com"}},
+		{"jane@example[dot]com", []string{"EMAIL jane@example[dot]com"}},
+		{"jane@example(.)com", []string{"EMAIL jane@example(.)com"}},
+		{"jean (arobase) exemple (point) fr", []string{"EMAIL jean (arobase) exemple (point) fr"}},
+		{"mail jane at example dot com today", []string{"EMAIL jane at example dot com"}},
+		{"JANE AT EXAMPLE DOT COM", []string{"EMAIL JANE AT EXAMPLE DOT COM"}},
+		{"jane.doe at mail dot example dot co dot uk", []string{"EMAIL jane.doe at mail dot example dot co dot uk"}},
+		{"write to jane @ example.org", []string{"EMAIL jane @ example.org"}},
+		{"josé [at] exämple [dot] fr", []string{"EMAIL josé [at] exämple [dot] fr"}},
+		// Kept: "at" in prose, with a plain dot or an uncommon or
+		// one-letter top-level domain; brackets around other words.
+		{"look at example.com for details", nil},
+		{"we met at home dot later", nil},
+		{"x at y dot z and 5 at 3 dot 2", nil},
+		{"look (at) this, then (dot) that", nil},
+		{"ping @ channel.general and @ here", nil},
+		{"attach [dot] files at once", nil},
+		{"the cat sat at the mat. Com truise", nil},
+	})
+}
+
 func TestPhone(t *testing.T) {
 	runDetect(t, []detectCase{
 		{"appelle le 06 12 34 56 78 stp", []string{"PHONE 06 12 34 56 78"}},
@@ -106,12 +155,83 @@ func TestIBAN(t *testing.T) {
 		{"NL91ABNA0417164300", []string{"IBAN NL91ABNA0417164300"}},
 		{"BE68 5390 0754 7034", []string{"IBAN BE68 5390 0754 7034"}},
 		{"NO93 8601 1117 947", []string{"IBAN NO93 8601 1117 947"}},
-		// Kept: mod-97 failures, wrong lengths, lower case, no check digits.
+		// Kept: mod-97 failures, wrong lengths, no check digits.
 		{"GB82 WEST 1234 5698 7654 33", nil},
 		{"GB82WEST1234569876543", nil},
 		{"FR14 2004 1010 0505 0001 3M02 6061", nil},
-		{"gb82 west 1234 5698 7654 32", nil},
 		{"ABCD EFGH 1234", nil},
+	})
+}
+
+// Lower-case IBANs were kept in clear.
+func TestIBANAnyCase(t *testing.T) {
+	runDetect(t, []detectCase{
+		{"iban gb82 west 1234 5698 7654 32 merci", []string{"IBAN gb82 west 1234 5698 7654 32"}},
+		{"de89370400440532013000", []string{"IBAN de89370400440532013000"}},
+		{"Fr14 2004 1010 0505 0001 3m02 606", []string{"IBAN Fr14 2004 1010 0505 0001 3m02 606"}},
+		// Kept: lower-case strings that fail mod 97 or the length, and
+		// hex digests that start like a country code.
+		{"gb82 west 1234 5698 7654 33", nil},
+		{"nl91abna041716430", nil},
+		{"sha de89f0c3a2b14e5d9c8e7f6a5b4c3d2e1f0a9b8c", nil},
+	})
+}
+
+// US social security numbers, UK National Insurance numbers and German
+// tax identification numbers were not detected.
+func TestNationalIDMore(t *testing.T) {
+	runDetect(t, []detectCase{
+		{"SSN 123-45-6789.", []string{"NATIONAL_ID 123-45-6789"}},
+		{"social security number 219 09 9999", []string{"NATIONAL_ID 219 09 9999"}},
+		{"ssn: 078051120", []string{"NATIONAL_ID 078051120"}},
+		{"NI number AB123456C", []string{"NATIONAL_ID AB123456C"}},
+		{"NINO: JG 10 37 59 A", []string{"NATIONAL_ID JG 10 37 59 A"}},
+		{"Steuer-ID 86095742719", []string{"NATIONAL_ID 86095742719"}},
+		{"IdNr. 65 258 349 157", []string{"NATIONAL_ID 65 258 349 157"}},
+		{"12345678938", []string{"NATIONAL_ID 12345678938"}},
+		// Kept: SSNs with a never-issued area, group or serial, nine bare
+		// digits without a label, mixed separators, part numbers.
+		{"000-12-3456 666-12-3456 900-12-3456", nil},
+		{"123-00-4567 and 123-45-0000", nil},
+		{"order 123456789", nil},
+		{"123-45 6789", nil},
+		{"part 11-123-45-6789 and 123-45-6789-01", nil},
+		// Kept: NINOs with excluded letters, prefixes or suffixes, or
+		// spaced in part only.
+		{"QQ123456C DA123456A AO123456A", nil},
+		{"GB123456A NT123456B ZZ123456C", nil},
+		{"AB123456E and AB12 3456C", nil},
+		// Kept: Steuer-IDs failing the check digit, the repetition rule
+		// (ten distinct digits, a digit three times in a row) or starting
+		// with 0 (read as a phone number instead); timestamps.
+		{"86095742718", nil},
+		{"47120938563", nil},
+		{"11123456786", nil},
+		{"06095742719", []string{"PHONE 06095742719"}},
+		{"ts 1700000000123 and 1700000000", nil},
+	})
+}
+
+// Passport numbers were not detected.
+func TestPassport(t *testing.T) {
+	runDetect(t, []detectCase{
+		{"passport number 123456789", []string{"PASSPORT 123456789"}},
+		{"My passport is A12345678.", []string{"PASSPORT A12345678"}},
+		{"Reisepassnummer: C01X00T47", []string{"PASSPORT C01X00T47"}},
+		{"numéro de passeport : 12AB34567", []string{"PASSPORT 12AB34567"}},
+		{"pasaporte XDC123456", []string{"PASSPORT XDC123456"}},
+		{"Passaporto n. YA1234567", []string{"PASSPORT YA1234567"}},
+		{"paspoort NW4D8JH12", []string{"PASSPORT NW4D8JH12"}},
+		{"PASSPORT NO.: 987654321", []string{"PASSPORT 987654321"}},
+		// Kept: the same shapes without the word, and numbers after it
+		// that have no passport shape: sizes, dates, fees, counts.
+		{"order A12345678 and ticket 12AB34567", nil},
+		{"passport photo 35x45 mm", nil},
+		{"passport expires 2027-05-01", nil},
+		{"passport fee 110 USD, form DS-11", nil},
+		{"passport office: 12345678 visits", nil},
+		{"compass heading 123456789", nil},
+		{"passport renewal takes six weeks and costs too much 123456789", nil},
 	})
 }
 

@@ -59,32 +59,48 @@ func luhnValid(digits []byte) bool {
 
 // ibanEnd returns the end of an IBAN starting at s[i], or 0: a country
 // code, two check digits and the account number, contiguous or in
-// groups split by single spaces. Countries in the IBAN registry must
-// have their registered length; other country codes may have any length
-// from 15 to 34, the longest that checks being taken. The mod-97 check
-// must pass, so IBAN-shaped strings that fail it stay in clear.
+// groups split by single spaces, in any case (people type
+// "gb82 west …" too). Countries in the IBAN registry must have their
+// registered length; other country codes may have any length from 15
+// to 34, the longest that checks being taken. The mod-97 check must
+// pass, so IBAN-shaped strings that fail it stay in clear.
 func ibanEnd(s string, i int) int {
-	if i+4 > len(s) || !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
+	if i+4 > len(s) || !isLetter(s[i]) || !isLetter(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
 		return 0
 	}
-	want := ibanLength(s[i : i+2])
 	var buf [34]byte
+	want := ibanLength(string(upper(buf[:2], s[i:i+2])))
 	n, end := 0, 0
 	for j := i; ; {
 		k := j
-		for k < len(s) && n < len(buf) && (isUpper(s[k]) || isDigit(s[k])) {
-			buf[n] = s[k]
+		for k < len(s) && n < len(buf) && isAlnum(s[k]) {
+			buf[n] = toUpper(s[k])
 			n, k = n+1, k+1
 		}
 		if n >= 15 && (want == 0 || n == want) && endsToken(s, k) && ibanValid(buf[:n]) {
 			end = k
 		}
 		if n == len(buf) || want != 0 && n >= want ||
-			k+1 >= len(s) || s[k] != ' ' || !isUpper(s[k+1]) && !isDigit(s[k+1]) {
+			k+1 >= len(s) || s[k] != ' ' || !isAlnum(s[k+1]) {
 			return end
 		}
 		j = k + 1
 	}
+}
+
+// upper copies src into dst in upper case and returns dst.
+func upper(dst []byte, src string) []byte {
+	for k := range dst {
+		dst[k] = toUpper(src[k])
+	}
+	return dst
+}
+
+func toUpper(c byte) byte {
+	if isLower(c) {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 // ibanValid reports whether an IBAN passes ISO 7064 mod 97-10: with its

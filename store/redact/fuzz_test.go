@@ -25,6 +25,11 @@ func FuzzRedact(f *testing.F) {
 		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0. ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
 		"1.2.3.4.5 0.4111111111111111 2024-03-15 12:30:45 std::vector x[1::2]",
 		"caf\u00e9 \u00e9t\u00e9 \xff\xfe 06\u00a012 34",
+		"jos\u00e9 [at] ex\u00e4mple [dot] fr, jane(at)example.fr, jane at example dot com, jane@example[dot]com",
+		"\u7528\u6237@\u4f8b\u5b50\u3002\u4e2d\u56fd m\u00fcller@example.com a@example.xn--p1ai",
+		"gb82 west 1234 5698 7654 32 SSN 123-45-6789 AB 12 34 56 C 65 258 349 157",
+		"passport number 123456789, Reisepassnummer: C01X00T47, passeport 12AB34567",
+		"Marie Curie met M. DUPONT (ABC-12) [NAME] [CODE:0123abcd]",
 	} {
 		f.Add(s)
 	}
@@ -32,8 +37,13 @@ func FuzzRedact(f *testing.F) {
 		f.Add(l.Text)
 	}
 	plain, keyed := New(Options{}), New(Options{Key: []byte("fuzz-key")})
+	code, err := NewPattern("CODE", `\b[A-Z]{3}-[0-9]{2}\b`)
+	if err != nil {
+		f.Fatal(err)
+	}
+	custom := New(Options{Key: []byte("fuzz-key"), Patterns: []Pattern{code}, Words: []string{"Marie Curie", "Dupont", "name"}})
 	f.Fuzz(func(t *testing.T, in string) {
-		for _, r := range []*Redactor{plain, keyed} {
+		for _, r := range []*Redactor{plain, keyed, custom} {
 			out := r.Redact(in)
 			if utf8.ValidString(in) && !utf8.ValidString(out) {
 				t.Fatalf("Redact(%q) = %q: not valid UTF-8", in, out)

@@ -90,20 +90,143 @@ func bsnEnd(s string, i int) int {
 // bsnLabelled reports whether the number at s[i] follows a word naming
 // it, with at most three spaces or punctuation bytes in between.
 func bsnLabelled(s string, i int) bool {
+	return labelled(s, i, "bsn", "burgerservicenummer", "sofinummer")
+}
+
+// labelled reports whether the value at s[i] follows one of labels, in
+// any case, as a word of its own, with at most three spaces or
+// punctuation bytes in between.
+func labelled(s string, i int, labels ...string) bool {
 	j := i
 	for j > 0 && i-j < 3 && inSet(s[j-1], " \t:#.-") {
 		j--
 	}
-	w := j
-	for w > 0 && isLetter(s[w-1]) {
-		w--
+	for _, l := range labels {
+		w := j - len(l)
+		if w >= 0 && strings.EqualFold(s[w:j], l) && (w == 0 || !attachedBefore(s[w-1])) {
+			return true
+		}
 	}
-	if w > 0 && attachedBefore(s[w-1]) {
+	return false
+}
+
+// inNumberChain reports whether the value s[start:end] is glued to more
+// digits by a dash, dot or slash, as the "123-45-6789" of the part
+// number "01-123-45-6789" is: then it is a piece of a longer number.
+func inNumberChain(s string, start, end int) bool {
+	return start >= 2 && inSet(s[start-1], "-./") && isDigit(s[start-2]) ||
+		end+1 < len(s) && inSet(s[end], "-./") && isDigit(s[end+1])
+}
+
+// ssnEnd reads a US social security number at s[i]: area, group and
+// serial, 123-45-6789 or 123 45 6789, or nine bare digits after a label
+// such as "SSN" (one random nine-digit number in ten passes the rules
+// below, too many for free text). The Social Security Administration
+// never issues area 000, 666 or 900–999, group 00 or serial 0000.
+func ssnEnd(s string, i int) int {
+	f := fields{s: s, i: i, seps: "- "}
+	var d [9]byte
+	if !f.digits(d[0:3]) || !f.digits(d[3:5]) || !f.digits(d[5:9]) || !endsToken(s, f.i) || inNumberChain(s, i, f.i) {
+		return 0
+	}
+	switch f.i - i {
+	case 11: // grouped, one separator throughout
+		if s[i+3] != s[i+6] {
+			return 0
+		}
+	case 9:
+		if !labelled(s, i, "ssn", "social security number", "social security no", "social security") {
+			return 0
+		}
+	default:
+		return 0
+	}
+	area, group, serial := atoi(d[0:3]), atoi(d[3:5]), atoi(d[5:9])
+	if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
+		return 0
+	}
+	return f.i
+}
+
+// ninoEnd reads a UK National Insurance number at s[i]: two prefix
+// letters, six digits and a suffix letter A–D, as AB123456C or
+// AB 12 34 56 C. HMRC never uses D, F, I, Q, U or V as the first letter,
+// those and O as the second, nor the prefixes BG, GB, KN, NK, NT, TN and
+// ZZ.
+func ninoEnd(s string, i int) int {
+	f := fields{s: s, i: i, seps: " "}
+	var d [9]byte
+	if !f.next(d[0:2], isUpper) || !f.digits(d[2:4]) || !f.digits(d[4:6]) || !f.digits(d[6:8]) ||
+		!f.next(d[8:9], isUpper) || !endsToken(s, f.i) {
+		return 0
+	}
+	if n := f.i - i; n != 9 && n != 13 { // contiguous, or every group spaced
+		return 0
+	}
+	switch prefix := string(d[0:2]); {
+	case inSet(d[0], "DFIQUV"), inSet(d[1], "DFIOQUV"), !inSet(d[8], "ABCD"):
+		return 0
+	case prefix == "BG", prefix == "GB", prefix == "KN", prefix == "NK", prefix == "NT", prefix == "TN", prefix == "ZZ":
+		return 0
+	}
+	return f.i
+}
+
+// steuerIDEnd reads a German tax identification number (steuerliche
+// Identifikationsnummer) at s[i]: eleven digits, 12345678903 or
+// 12 345 678 903, the first not 0, passing steuerIDValid. About one
+// random eleven-digit number in 250 passes, so it needs no label.
+func steuerIDEnd(s string, i int) int {
+	f := fields{s: s, i: i, seps: " "}
+	var d [11]byte
+	if !f.digits(d[0:2]) || !f.digits(d[2:5]) || !f.digits(d[5:8]) || !f.digits(d[8:11]) || !endsToken(s, f.i) {
+		return 0
+	}
+	if n := f.i - i; n != 11 && n != 14 || d[0] == '0' || inNumberChain(s, i, f.i) || !steuerIDValid(d) {
+		return 0
+	}
+	return f.i
+}
+
+// steuerIDValid checks a Steuer-ID's structure and check digit. In its
+// first ten digits exactly one digit occurs twice or three times, the
+// others at most once, and a tripled digit never three times in a row.
+// The eleventh digit is the ISO 7064 MOD 11,10 check of the first ten.
+func steuerIDValid(d [11]byte) bool {
+	var counts [10]int
+	for _, c := range d[:10] {
+		counts[c-'0']++
+	}
+	repeated := 0
+	for _, n := range counts {
+		switch {
+		case n > 3:
+			return false
+		case n > 1:
+			repeated++
+		}
+	}
+	if repeated != 1 {
 		return false
 	}
-	word := s[w:j]
-	return strings.EqualFold(word, "bsn") || strings.EqualFold(word, "burgerservicenummer") ||
-		strings.EqualFold(word, "sofinummer")
+	for k := 2; k < 10; k++ {
+		if d[k] == d[k-1] && d[k] == d[k-2] {
+			return false
+		}
+	}
+	product := 10
+	for _, c := range d[:10] {
+		sum := (int(c-'0') + product) % 10
+		if sum == 0 {
+			sum = 10
+		}
+		product = sum * 2 % 11
+	}
+	check := 11 - product
+	if check == 10 {
+		check = 0
+	}
+	return int(d[10]-'0') == check
 }
 
 // spanishIDEnd reads a Spanish DNI (eight digits and a check letter) or

@@ -32,12 +32,15 @@ type Kind uint8
 // The kinds of detected values.
 const (
 	Secret     Kind = iota + 1 // API keys, tokens, passwords, private keys
-	NationalID                 // FR NIR, ES DNI/NIE, IT codice fiscale, BE and NL numbers
+	NationalID                 // FR NIR, ES DNI/NIE, IT codice fiscale, BE, NL, US, UK and DE numbers
+	Passport                   // passport numbers named as such by a nearby word
 	IBAN                       // international bank account numbers
 	Card                       // payment card numbers
 	Email                      // e-mail addresses
 	Phone                      // telephone numbers
 	IP                         // IPv4 and IPv6 addresses
+
+	lastKind = IP // the highest built-in kind; operators' rules come after
 )
 
 // String returns the name used in placeholders, such as "EMAIL".
@@ -47,6 +50,8 @@ func (k Kind) String() string {
 		return "SECRET"
 	case NationalID:
 		return "NATIONAL_ID"
+	case Passport:
+		return "PASSPORT"
 	case IBAN:
 		return "IBAN"
 	case Card:
@@ -74,12 +79,21 @@ type Options struct {
 	// normalized value), so that equal values can be correlated across
 	// log entries without being recoverable by anyone without the key.
 	Key []byte
+
+	// Patterns are the operator's own rules, each replacing what its
+	// regular expression matches with [NAME]; see NewPattern.
+	Patterns []Pattern
+
+	// Words are names and other terms to replace with [NAME] wherever
+	// they stand as whole words, in any case; see ParseWords.
+	Words []string
 }
 
 // Redactor replaces personal data and secrets with placeholders. It is
 // immutable once built and safe for concurrent use.
 type Redactor struct {
-	key []byte
+	key   []byte
+	rules *rules // the operator's patterns and words, nil when none
 }
 
 // New returns a Redactor. It keeps its own copy of opts.Key.
@@ -88,13 +102,19 @@ func New(opts Options) *Redactor {
 	if len(opts.Key) > 0 {
 		key = bytes.Clone(opts.Key)
 	}
-	return &Redactor{key: key}
+	return &Redactor{key: key, rules: newRules(opts.Patterns, opts.Words)}
 }
 
-// Redact returns s with every value reported by Find replaced by its
-// placeholder. Redacting the result again changes nothing.
+// Redact returns s with every value reported by Find, and every match
+// of the Redactor's own patterns and words, replaced by its placeholder.
+// Redacting the result again changes nothing.
 func (r *Redactor) Redact(s string) string {
-	ms := Find(s)
+	var ms []Match
+	if r.rules != nil {
+		ms = merge(r.rules.find(s, findAll(s)))
+	} else {
+		ms = Find(s)
+	}
 	if len(ms) == 0 {
 		return s
 	}
@@ -108,20 +128,29 @@ func (r *Redactor) Redact(s string) string {
 	last := 0
 	for _, m := range ms {
 		b.WriteString(s[last:m.Start])
-		buf = writePlaceholder(&b, m.Kind, s[m.Start:m.End], mac, buf)
+		buf = writePlaceholder(&b, r.label(m.Kind), m.Kind, s[m.Start:m.End], mac, buf)
 		last = m.End
 	}
 	b.WriteString(s[last:])
 	return b.String()
 }
 
-// writePlaceholder writes [KIND], or [KIND:id] when mac is keyed. buf is
-// scratch space, returned for reuse.
-func writePlaceholder(b *strings.Builder, k Kind, value string, mac hash.Hash, buf []byte) []byte {
+// label names k in placeholders: a built-in kind's name, or the name of
+// one of the operator's rules.
+func (r *Redactor) label(k Kind) string {
+	if k > lastKind && r.rules != nil {
+		return r.rules.label(k)
+	}
+	return k.String()
+}
+
+// writePlaceholder writes [LABEL], or [LABEL:id] when mac is keyed. buf
+// is scratch space, returned for reuse.
+func writePlaceholder(b *strings.Builder, label string, k Kind, value string, mac hash.Hash, buf []byte) []byte {
 	b.WriteByte('[')
-	b.WriteString(k.String())
+	b.WriteString(label)
 	if mac != nil {
-		buf = append(buf[:0], k.String()...)
+		buf = append(buf[:0], label...)
 		buf = append(buf, '|')
 		buf = appendNormalized(buf, k, value)
 		mac.Reset()
@@ -167,7 +196,10 @@ func appendNormalized(dst []byte, k Kind, v string) []byte {
 			}
 		}
 		return dst
-	case Card, IBAN, NationalID:
+	case wordKind:
+		// A listed name is the same name in any case and spacing.
+		return appendKey(dst, wordTokens(v))
+	case Card, IBAN, NationalID, Passport:
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; isAlnum(c) {
 				if isLower(c) {
@@ -181,8 +213,10 @@ func appendNormalized(dst []byte, k Kind, v string) []byte {
 	return append(dst, v...)
 }
 
-// isPlaceholder reports whether v is exactly a placeholder this package
-// writes, such as [CARD] or [EMAIL:3f9a1c2b].
+// isPlaceholder reports whether v is exactly a placeholder a Redactor
+// writes, such as [CARD], [EMAIL:3f9a1c2b] or, for an operator's rule,
+// [EMPLOYEE_ID]. Any valid rule name counts, since Find cannot know
+// which rules the Redactor that wrote v had.
 func isPlaceholder(v string) bool {
 	inner, ok := strings.CutPrefix(v, "[")
 	if !ok {
@@ -197,25 +231,25 @@ func isPlaceholder(v string) bool {
 			return false
 		}
 	}
-	for k := Secret; k <= IP; k++ {
-		if name == k.String() {
-			return true
-		}
-	}
-	return false
+	return validLabel(name)
 }
 
 // Find returns the personal data and secrets in s, sorted by position
 // and never overlapping: overlapping detections are joined, so that no
 // part of a detected value survives next to a placeholder.
-func Find(s string) []Match {
+func Find(s string) []Match { return merge(findAll(s)) }
+
+// findAll returns every detection of the built-in detectors, unsorted
+// and possibly overlapping.
+func findAll(s string) []Match {
 	var ms []Match
 	ms = findPrivateKeys(s, ms)
 	ms = findAssignedSecrets(s, ms)
 	ms = findEmails(s, ms)
+	ms = findObfuscatedEmails(s, ms)
 	ms = findIPv6(s, ms)
-	ms = scanTokens(s, ms)
-	return merge(ms)
+	ms = findPassports(s, ms)
+	return scanTokens(s, ms)
 }
 
 // merge sorts ms and joins overlapping matches. A joined span takes the

@@ -30,7 +30,7 @@ func TestRedactKeepsCleanText(t *testing.T) {
 	}
 }
 
-var pseudonymRE = regexp.MustCompile(`^\[(EMAIL|PHONE|CARD|IBAN|IP|NATIONAL_ID|SECRET):[0-9a-f]{8}\]$`)
+var pseudonymRE = regexp.MustCompile(`^\[(EMAIL|PHONE|CARD|IBAN|IP|NATIONAL_ID|PASSPORT|SECRET):[0-9a-f]{8}\]$`)
 
 func TestPseudonymsAreStableAndKeyed(t *testing.T) {
 	r := New(Options{Key: []byte("audit-key-1")})
@@ -106,7 +106,9 @@ func TestRedactConcurrent(t *testing.T) {
 func TestIsPlaceholder(t *testing.T) {
 	for v, want := range map[string]bool{
 		"[EMAIL]": true, "[NATIONAL_ID:0123abcd]": true, "[SECRET:3f9a1c2b]": true,
-		"[EMAIL:xyz]": false, "[NAME]": false, "EMAIL": false, "[EMAIL": false, "[SECRET:3f9a1c2]": false,
+		"[PASSPORT]": true, "[NAME]": true, "[EMPLOYEE_ID:0123abcd]": true,
+		"[EMAIL:xyz]": false, "[Name]": false, "[_X]": false, "[9X]": false, "EMAIL": false, "[EMAIL": false,
+		"[SECRET:3f9a1c2]": false, "[ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456]": false,
 	} {
 		if got := isPlaceholder(v); got != want {
 			t.Errorf("isPlaceholder(%q) = %v, want %v", v, got, want)

@@ -43,13 +43,17 @@ func scanToken(s string, i int, ms []Match) []Match {
 			ms = add(ms, NationalID, i, belgianEnd(s, i))
 			ms = add(ms, NationalID, i, bsnEnd(s, i))
 			ms = add(ms, NationalID, i, spanishIDEnd(s, i))
+			ms = add(ms, NationalID, i, ssnEnd(s, i))
+			ms = add(ms, NationalID, i, steuerIDEnd(s, i))
 		}
 	case isUpper(c):
 		ms = add(ms, IBAN, i, ibanEnd(s, i))
 		ms = add(ms, NationalID, i, codiceFiscaleEnd(s, i))
 		ms = add(ms, NationalID, i, spanishIDEnd(s, i))
+		ms = add(ms, NationalID, i, ninoEnd(s, i))
 		ms = add(ms, Secret, i, knownTokenEnd(s, i))
 	default:
+		ms = add(ms, IBAN, i, ibanEnd(s, i))
 		ms = add(ms, Secret, i, knownTokenEnd(s, i))
 	}
 	return add(ms, Secret, i, authValueEnd(s, i))
