@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzRead checks that Read never panics and that whatever it accepts can be
-// written back by Encoder into a file that reads back identically.
+// FuzzRead checks that Read and CheckModel never panic and that whatever
+// Read accepts can be written back by Encoder into a file that reads back
+// identically.
 func FuzzRead(f *testing.F) {
 	_, sample := encodeSample(f, sampleKVs(), sampleTensors())
 	f.Add(sample)
@@ -21,6 +22,7 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			return
 		}
+		_ = CheckModel(file) // must only answer, never panic
 		enc, err := NewEncoder(file.KVs, file.Tensors)
 		if err != nil {
 			t.Fatalf("accepted file cannot be re-encoded: %v", err)

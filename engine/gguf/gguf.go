@@ -13,6 +13,7 @@
 package gguf
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -192,6 +193,35 @@ func validAlignment(a uint64) bool {
 	return a != 0 && a&(a-1) == 0 && a <= MaxAlignment
 }
 
+// checkKey validates a metadata key. Reader and Encoder share it.
+//
+// ggml aborts the whole process on an empty key (GGML_ASSERT(!key.empty())
+// in gguf_kv's constructor), so an empty key must never reach it. ggml also
+// looks keys up with strcmp, so a key with a NUL byte would answer to a
+// shorter name in llama.cpp while Go reads it under its full name, and the
+// two parsers would disagree about the metadata; control and non-ASCII
+// bytes are refused with it, as the GGUF specification makes keys ASCII.
+func checkKey(key string) error {
+	if key == "" {
+		return errors.New("empty metadata key (ggml aborts on it)")
+	}
+	if i := badNameByte(key); i >= 0 {
+		return fmt.Errorf("metadata key %q has byte 0x%02x at %d; keys must be printable ASCII", key, key[i], i)
+	}
+	return nil
+}
+
+// badNameByte returns the index of the first byte of s that is not
+// printable ASCII, or -1.
+func badNameByte(s string) int {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return i
+		}
+	}
+	return -1
+}
+
 // checkTensor validates a tensor's name, shape and type and returns its
 // data size. Reader and Encoder share it so anything written can be read.
 func checkTensor(t TensorInfo) (uint64, error) {
@@ -200,6 +230,11 @@ func checkTensor(t TensorInfo) (uint64, error) {
 	}
 	if len(t.Name) > MaxTensorName {
 		return 0, fmt.Errorf("tensor name is %d bytes, more than %d", len(t.Name), MaxTensorName)
+	}
+	// ggml copies names with strncpy and compares them with strcmp: a NUL
+	// would cut the name short there but not here.
+	if i := badNameByte(t.Name); i >= 0 {
+		return 0, fmt.Errorf("tensor name %q has byte 0x%02x at %d; names must be printable ASCII", t.Name, t.Name[i], i)
 	}
 	if len(t.Dims) < 1 || len(t.Dims) > MaxDims {
 		return 0, fmt.Errorf("tensor %q has %d dimensions, want 1 to %d", t.Name, len(t.Dims), MaxDims)

@@ -164,6 +164,9 @@ func (d *decoder) readKVs(f *File, n int) error {
 		if err != nil {
 			return err
 		}
+		if err := checkKey(key); err != nil {
+			return d.errorf("metadata key %d: %v", i, err)
+		}
 		if _, dup := f.kvIndex[key]; dup {
 			return d.errorf("duplicate metadata key %q", key)
 		}

@@ -61,6 +61,9 @@ func (e *Encoder) appendKVs(b []byte, kvs []KV) ([]byte, error) {
 			return nil, fmt.Errorf("duplicate metadata key %q", kv.Key)
 		}
 		seen[kv.Key] = kv.Value
+		if err := checkKey(kv.Key); err != nil {
+			return nil, err
+		}
 		if len(kv.Key) > MaxStringLen {
 			return nil, fmt.Errorf("metadata key of %d bytes exceeds the limit of %d", len(kv.Key), MaxStringLen)
 		}
