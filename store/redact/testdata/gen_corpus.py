@@ -8,6 +8,10 @@ Each output line is a JSON object:
   pii   [{"kind": KIND, "value": substring}] personal values that must
         not survive redaction, KIND as in the Go placeholders
   keep  [substring] look-alikes that should survive it
+  category  (optional) the detector the look-alikes are built to fool;
+        a pii entry may also carry a category, finer than its kind
+        (SSN, NINO, STEUER_ID are NATIONAL_ID). corpus_test.go reports
+        recall and false positives per category.
 
 Every value is fake: e-mail at example.com/.org/.net, IPs from the
 documentation ranges, phone numbers from ranges reserved for fiction or
@@ -26,12 +30,17 @@ rng = random.Random(20240315)
 LINES = []
 
 
-def emit(text, pii=(), keep=()):
-    for _, v in pii:
+def emit(text, pii=(), keep=(), category=None):
+    entries = []
+    for k, v, *cat in pii:
         assert v in text, (v, text)
+        entries.append({"kind": k, "value": v, **({"category": cat[0]} if cat else {})})
     for v in keep:
         assert v in text, (v, text)
-    LINES.append({"text": text, "pii": [{"kind": k, "value": v} for k, v in pii], "keep": list(keep)})
+    line = {"text": text, "pii": entries, "keep": list(keep)}
+    if category:
+        line["category"] = category
+    LINES.append(line)
 
 
 def digits(n):
@@ -313,17 +322,17 @@ for _ in range(10):
 
 # --- look-alikes that must stay in clear --------------------------------------
 
-def keep_line(template, *values):
-    emit(template.format(*values), keep=values)
+def keep_line(template, *values, category=None):
+    emit(template.format(*values), keep=values, category=category)
 
 
 for _ in range(10):
     num = luhn_break(luhn_complete(rng.choice("3456"), 16))
-    keep_line("Your order number is {}.", rng.choice([num, group4(num)]))
+    keep_line("Your order number is {}.", rng.choice([num, group4(num)]), category="CARD")
 for _ in range(8):
     good = rng.choice(TEST_IBANS).replace(" ", "")
     bad = good[:2] + "%02d" % ((int(good[2:4]) + 1) % 100) + good[4:]
-    keep_line("Reference {} (not an IBAN, the check fails).", rng.choice([bad, group4(bad)]))
+    keep_line("Reference {} (not an IBAN, the check fails).", rng.choice([bad, group4(bad)]), category="IBAN")
 for _ in range(6):
     keep_line("Upgrade from {} to {} fixed it.", "%d.%d.%d.%d.%d" % tuple(rng.randrange(10) for _ in range(5)),
               "v%d.%d.%d" % (rng.randrange(1, 5), rng.randrange(30), rng.randrange(10)))
@@ -385,6 +394,228 @@ for text in [
     "What is the complexity of quicksort in the worst case?",
 ]:
     emit(text)
+
+# --- issue 13: the gaps an adversarial review found --------------------------
+# A second generator, so that the lines above stay as they were.
+
+rng2 = random.Random(20261127)
+
+
+def digits2(n):
+    return "".join(rng2.choice(string.digits) for _ in range(n))
+
+
+def ssn_ok(area, group, serial):
+    return area not in (0, 666) and area < 900 and group != 0 and serial != 0
+
+
+def ssn():
+    while True:
+        a, g, s = rng2.randrange(1, 900), rng2.randrange(1, 100), rng2.randrange(1, 10000)
+        if ssn_ok(a, g, s):
+            return f"{a:03d}", f"{g:02d}", f"{s:04d}"
+
+
+NINO_FIRST = [c for c in string.ascii_uppercase if c not in "DFIQUV"]
+NINO_SECOND = [c for c in string.ascii_uppercase if c not in "DFIOQUV"]
+
+
+def nino():
+    while True:
+        p = rng2.choice(NINO_FIRST) + rng2.choice(NINO_SECOND)
+        if p not in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"):
+            return p, digits2(6), rng2.choice("ABCD")
+
+
+def mod11_10(d10):
+    product = 10
+    for c in d10:
+        total = (int(c) + product) % 10 or 10
+        product = total * 2 % 11
+    check = 11 - product
+    return "0" if check == 10 else str(check)
+
+
+def steuer_structure_ok(d10):
+    counts = [d10.count(c) for c in set(d10)]
+    repeated = [n for n in counts if n > 1]
+    if len(repeated) != 1 or repeated[0] > 3:
+        return False
+    return not any(d10[k] == d10[k + 1] == d10[k + 2] for k in range(8))
+
+
+def steuer_id():
+    while True:
+        d10 = str(rng2.randrange(1, 10)) + digits2(9)
+        if steuer_structure_ok(d10):
+            return d10 + mod11_10(d10)
+
+
+def be_valid(n11):
+    n, check = int(n11[:9]), int(n11[9:])
+    mm, dd = int(n11[2:4]), int(n11[4:6])
+    if mm > 52 or mm % 20 > 12 or dd > 31:
+        return False
+    return 97 - n % 97 == check or 97 - (2_000_000_000 + n) % 97 == check
+
+
+def steuer_valid(n11):
+    return n11[0] != "0" and steuer_structure_ok(n11[:10]) and mod11_10(n11[:10]) == n11[10]
+
+
+def passport_number():
+    kind = rng2.randrange(6)
+    up = string.ascii_uppercase
+    if kind == 0:
+        return str(rng2.randrange(1, 10)) + digits2(8)
+    if kind == 1:
+        return rng2.choice(up) + digits2(8)
+    if kind == 2:
+        return "".join(rng2.choice(up) for _ in range(2)) + digits2(7)
+    if kind == 3:
+        return "".join(rng2.choice(up) for _ in range(3)) + digits2(6)
+    if kind == 4:
+        return digits2(2) + "".join(rng2.choice(up) for _ in range(2)) + digits2(5)
+    alphabet = "CFGHJKLMNPRTVWXYZ0123456789"
+    while True:
+        v = rng2.choice("CFGHJK") + "".join(rng2.choice(alphabet) for _ in range(8))
+        if sum(c.isdigit() for c in v) >= 3:
+            return v
+
+
+INTL_LOCAL = ["josé.garcía", "müller", "françois", "øyvind", "zoë.martin", "иван", "用户", "δοκιμή", "yusuf.çelik", "ana.nuñez"]
+INTL_DOMAIN = ["bücher.example", "exämple.com", "пример.испытание", "例子.测试", "δοκιμή.example", "example.xn--0zwm56d",
+               "mail.example.com", "exemple.fr"]
+
+# Internationalised e-mail addresses.
+for _ in range(14):
+    v = f"{rng2.choice(INTL_LOCAL)}@{rng2.choice(INTL_DOMAIN)}"
+    emit(rng2.choice(["Écrivez à {} merci.", "Kontakt: {}", "Send it to {} today", "メール {} まで"]).format(v),
+         pii=[("EMAIL", v, "EMAIL_INTL")])
+
+# Obfuscated addresses. The bare word "at" with an uncommon top-level
+# domain is left alone by design: those lines measure what that costs.
+OBF = [
+    "{l} [at] {d} [dot] {t}", "{l}(at){d}.{t}", "{l} (at) {d} (dot) {t}", "{l}{{at}}{d}{{dot}}{t}",
+    "{l} [AT] {d} [DOT] {t}", "{l}[@]{d}.{t}", "{l}@{d}[dot]{t}", "{l} (arobase) {d} (point) {t}",
+    "{l} at {d} dot {t}", "{l} AT {d} DOT {t}", "{l} @ {d}.{t}",
+]
+for k in range(22):
+    form = OBF[k % len(OBF)]
+    local = rng2.choice(["jane.doe", "marie", "lukas_m", "sofia", "p.dupont"])
+    tld = rng2.choice(["com", "org", "fr", "de", "net"])
+    v = form.format(l=local, d=rng2.choice(["example", "mail-example", "exemple"]), t=tld)
+    emit(rng2.choice(["Reach me: {}", "mail {} for the slides", "Mon adresse : {}."]).format(v),
+         pii=[("EMAIL", v, "EMAIL_OBFUSCATED")])
+for v in ["jane at example dot xyz", "marie at exemple dot paris"]:
+    emit(f"Her address is {v} (spelled out).", pii=[("EMAIL", v, "EMAIL_OBFUSCATED")])
+
+# Lower-case IBANs.
+for _ in range(10):
+    v = iban_value().lower()
+    emit(rng2.choice(["iban {} please", "Virement sur {} svp", "send to {}"]).format(v), pii=[("IBAN", v, "IBAN_LOWER")])
+
+# US social security numbers.
+for k in range(14):
+    a, g, s = ssn()
+    v = [f"{a}-{g}-{s}", f"{a} {g} {s}", f"{a}{g}{s}"][k % 3]
+    template = "SSN: {}" if k % 3 == 2 else rng2.choice(["My SSN is {}.", "social security number {}", "Employee {} onboarded"])
+    emit(template.format(v), pii=[("NATIONAL_ID", v, "SSN")])
+
+# UK National Insurance numbers.
+for k in range(14):
+    p, d, s = nino()
+    v = f"{p}{d}{s}" if k % 2 else f"{p} {d[0:2]} {d[2:4]} {d[4:6]} {s}"
+    emit(rng2.choice(["NI number {}", "My National Insurance number is {}.", "NINO: {}", "payroll ref {} attached"]).format(v),
+         pii=[("NATIONAL_ID", v, "NINO")])
+
+# German tax identification numbers.
+for k in range(14):
+    n = steuer_id()
+    v = n if k % 2 else f"{n[0:2]} {n[2:5]} {n[5:8]} {n[8:11]}"
+    emit(rng2.choice(["Steuer-ID {}", "Meine Steuerliche IdNr: {}", "tax id {} for the form", "Identifikationsnummer {}."]).format(v),
+         pii=[("NATIONAL_ID", v, "STEUER_ID")])
+
+# Passport numbers: after a word naming them in several languages, and
+# a few without one, which are missed by design.
+PASSPORT_TEMPLATES = ["passport number {}", "My passport is {}.", "Reisepassnummer: {}", "numéro de passeport : {}",
+                      "pasaporte {}", "Passaporto n. {}", "paspoort {}", "PASSPORT NO.: {}"]
+for k in range(16):
+    v = passport_number()
+    emit(PASSPORT_TEMPLATES[k % len(PASSPORT_TEMPLATES)].format(v), pii=[("PASSPORT", v, "PASSPORT")])
+for _ in range(4):
+    v = passport_number()
+    emit(f"Document no. {v} was scanned at the border.", pii=[("PASSPORT", v, "PASSPORT")])
+
+# Look-alikes of the new categories.
+for _ in range(4):
+    a = rng2.choice(["000", "666", "9" + digits2(2)])
+    keep_line("Ticket {} is closed.", f"{a}-{digits2(2)}-{rng2.randrange(1, 9999):04d}", category="SSN")
+for _ in range(2):
+    keep_line("Ticket {} is closed.", f"{rng2.randrange(1, 900):03d}-00-{digits2(4)}", category="SSN")
+for _ in range(2):
+    keep_line("Ticket {} is closed.", f"{rng2.randrange(1, 900):03d}-{rng2.randrange(10, 99)}-0000", category="SSN")
+for _ in range(4):
+    keep_line("Order {} shipped, part {}.", str(rng2.randrange(100_000_000, 999_999_999)),
+              f"{rng2.randrange(10, 99)}-{rng2.randrange(100, 899)}-{rng2.randrange(10, 99)}-{digits2(4)}", category="SSN")
+for _ in range(8):
+    p = rng2.choice(["QQ", "DA", "FA", "AO", "AD", "GB", "NK", "ZZ", "TN", "BG"])
+    keep_line("Product code {} is discontinued.", f"{p}{digits2(6)}{rng2.choice('ABCD')}", category="NINO")
+for _ in range(4):
+    p, d, _ = nino()
+    keep_line("Product code {} is discontinued.", f"{p}{d}{rng2.choice('EFGXZ')}", category="NINO")
+for _ in range(12):
+    while True:
+        kind = rng2.randrange(3)
+        n = steuer_id()
+        if kind == 0:  # wrong check digit
+            n = n[:10] + str((int(n[10]) + rng2.randrange(1, 10)) % 10)
+        elif kind == 1:  # ten distinct digits, checked
+            d = list("0123456789")
+            rng2.shuffle(d)
+            n = "".join(d) + mod11_10("".join(d))
+        else:  # an order number
+            n = str(rng2.randrange(10 ** 10, 10 ** 11))
+        if n[0] != "0" and not steuer_valid(n) and not be_valid(n):
+            break
+    keep_line("Invoice {} paid.", n, category="STEUER_ID")
+for _ in range(4):
+    keep_line("Timestamp {} (unix {}).", str(rng2.randrange(1_600_000_000_000, 1_800_000_000_000)),
+              str(rng2.randrange(1_600_000_000, 1_800_000_000)), category="STEUER_ID")
+for _ in range(8):
+    keep_line("Order {} and ticket {} are linked.", passport_number(), passport_number(), category="PASSPORT")
+for text, values in [
+    ("The passport photo must be 35x45 mm.", ["35x45"]),
+    ("My passport expires 2027-05-01.", ["2027-05-01"]),
+    ("Passport fees rose to 110 USD in 2024.", ["110", "2024"]),
+    ("The passport office served 12345678 visitors.", ["12345678"]),
+    ("Compass heading 123456789 was logged.", ["123456789"]),
+    ("Passport renewal takes six weeks and costs far too much: 123456789", ["123456789"]),
+]:
+    emit(text, keep=values, category="PASSPORT")
+for _ in range(6):
+    good = rng2.choice(TEST_IBANS).replace(" ", "").lower()
+    bad = good[:2] + "%02d" % ((int(good[2:4]) + 1) % 100) + good[4:]
+    keep_line("ref {} (check fails)", bad, category="IBAN_LOWER")
+for _ in range(4):
+    keep_line("digest {} verified", "%040x" % rng2.getrandbits(160), category="IBAN_LOWER")
+for text, values in [
+    ("Look at example.com for details.", ["Look at example.com"]),
+    ("We met at home dot later.", ["at home dot later"]),
+    ("x at y dot z, and 5 at 3 dot 2.", ["x at y dot z", "5 at 3 dot 2"]),
+    ("Look (at) this, then (dot) that.", ["Look (at) this"]),
+    ("Ping @ channel.general and @ here.", ["Ping @ channel.general"]),
+    ("Attach [dot] files at once.", ["Attach [dot] files at once"]),
+    ("Staring at the screen. Com truise sang.", ["at the screen. Com"]),
+    ("Arrive at 10 dot 30 sharp.", ["at 10 dot 30"]),
+]:
+    emit(text, keep=values, category="EMAIL_OBFUSCATED")
+for text, values in [
+    ("Ping @équipe and @zoë on the thread.", ["@équipe", "@zoë"]),
+    ("Ça coûte 5 € @ la pièce.", ["5 € @ la pièce"]),
+    ("C'est à Zoë, ça.", ["Zoë"]),
+]:
+    emit(text, keep=values, category="EMAIL_INTL")
 
 for line in LINES:
     sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
