@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/warden-llm/warden/store/redact"
 )
 
 // Revocations is the list of revoked token ids. The server and the
@@ -36,7 +38,68 @@ func (d Dir) OpenRevocations(ctx context.Context) (*Revocations, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revocation list: %w", err)
 	}
-	return &Revocations{db: db}, nil
+	r := &Revocations{db: db}
+	if err := r.redactStoredReasons(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// reasons redacts revocation reasons. It has no pseudonym key: the
+// command line, which revokes too, does not hold the server's.
+var reasons = redact.New(redact.Options{})
+
+// RedactReason is what the list keeps of a revocation's reason: free text,
+// typed by an administrator who may well name the person whose laptop was
+// lost, so personal data and secrets are replaced by placeholders such as
+// [EMAIL] before it is stored.
+func RedactReason(reason string) string { return reasons.Redact(reason) }
+
+// redactStoredReasons redacts the reasons stored before reasons were
+// redacted on the way in. The list is small and redacting is idempotent,
+// so every open does it rather than a one-off migration, which SQL alone
+// could not express.
+func (r *Revocations) redactStoredReasons(ctx context.Context) error {
+	rows, err := r.db.QueryContext(ctx, `SELECT jti, reason FROM revoked_tokens WHERE reason != ''`)
+	if err != nil {
+		return fmt.Errorf("revocation list: read reasons: %w", err)
+	}
+	stale := map[string]string{}
+	for rows.Next() {
+		var jti, reason string
+		if err := rows.Scan(&jti, &reason); err != nil {
+			rows.Close()
+			return fmt.Errorf("revocation list: read reasons: %w", err)
+		}
+		if red := RedactReason(reason); red != reason {
+			stale[jti] = red
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("revocation list: read reasons: %w", err)
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	// secure_delete zeroes the space the longer old text leaves free, so
+	// the clear text does not linger in the file. It is a setting of the
+	// connection, hence one connection for the pragma and the updates.
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("revocation list: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+		return fmt.Errorf("revocation list: %w", err)
+	}
+	for jti, red := range stale {
+		if _, err := conn.ExecContext(ctx, `UPDATE revoked_tokens SET reason = ? WHERE jti = ?`, red, jti); err != nil {
+			return fmt.Errorf("revocation list: redact the reason of %s: %w", jti, err)
+		}
+	}
+	return nil
 }
 
 // Revocation is one entry of the list.
@@ -48,8 +111,9 @@ type Revocation struct {
 	Audited   bool // the audit log already has a record of it
 }
 
-// Revoke adds jti to the list. Revoking twice keeps the first entry and
-// is not an error: the token is revoked either way.
+// Revoke adds jti to the list, its reason redacted (RedactReason).
+// Revoking twice keeps the first entry and is not an error: the token is
+// revoked either way.
 func (r *Revocations) Revoke(ctx context.Context, rev Revocation) error {
 	if rev.TokenID == "" {
 		return errors.New("revoke: a token id (jti) is required")
@@ -57,7 +121,7 @@ func (r *Revocations) Revoke(ctx context.Context, rev Revocation) error {
 	_, err := r.db.ExecContext(ctx,
 		`INSERT INTO revoked_tokens (jti, revoked_at, revoked_by, reason, audited) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (jti) DO NOTHING`,
-		rev.TokenID, rev.RevokedAt.Unix(), rev.RevokedBy, rev.Reason, rev.Audited)
+		rev.TokenID, rev.RevokedAt.Unix(), rev.RevokedBy, RedactReason(rev.Reason), rev.Audited)
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", rev.TokenID, err)
 	}

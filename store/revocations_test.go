@@ -160,3 +160,63 @@ func TestUnauditedRevocations(t *testing.T) {
 		t.Fatalf("after marking by-cli, unaudited: %q", got)
 	}
 }
+
+// TestRevocationReasonsAreRedacted: a reason's personal data never reaches
+// the file, whether it comes through Revoke or was stored raw before
+// reasons were redacted (it is redacted when the list is next opened).
+func TestRevocationReasonsAreRedacted(t *testing.T) {
+	ctx := context.Background()
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email, card = "jane.roe@example.com", "4111111111111111"
+	onDisk := func() bool {
+		t.Helper()
+		for _, suffix := range []string{"", "-wal"} {
+			data, err := os.ReadFile(filepath.Join(dir.path, "revocations.db"+suffix))
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(data), email) || strings.Contains(string(data), card) {
+				return true
+			}
+		}
+		return false
+	}
+	r, err := dir.OpenRevocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason := "laptop of " + email + ", card " + card
+	if err := r.Revoke(ctx, Revocation{TokenID: "new", RevokedAt: time.Now(), RevokedBy: "cli:x", Reason: reason}); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := r.List(ctx); err != nil || len(list) != 1 || list[0].Reason != "laptop of [EMAIL], card [CARD]" {
+		t.Fatalf("List after Revoke = %+v, %v; want the reason redacted", list, err)
+	}
+	if onDisk() {
+		t.Fatal("Revoke wrote the reason's personal data to the file")
+	}
+
+	// A row as an older version stored it: the text shrinks a lot when
+	// redacted, so without secure_delete much of it would stay behind in
+	// the page's free space.
+	old := strings.Repeat(email+" ", 10) + card
+	if _, err := r.db.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, revoked_at, revoked_by, reason) VALUES ('old', 1, 'cli:x', ?)`, old); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	r, err = dir.OpenRevocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := r.List(ctx)
+	r.Close()
+	if err != nil || len(list) != 2 || list[0].TokenID != "old" || list[0].Reason != strings.Repeat("[EMAIL] ", 10)+"[CARD]" {
+		t.Fatalf("List after reopen = %+v, %v; want the old reason redacted", list, err)
+	}
+	if onDisk() {
+		t.Error("the old reason's personal data is still in the file after it was redacted")
+	}
+}
