@@ -26,7 +26,7 @@ type planRequest struct {
 // makePlan estimates the model's memory from its header and places it. On
 // a refusal it returns the placement it tried along with the *fit.FitError.
 func makePlan(req planRequest) (*fit.Model, *fit.Placement, error) {
-	f, err := gguf.Open(req.path)
+	f, err := gguf.OpenModel(req.path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -201,7 +201,7 @@ func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry)
 	if err != nil {
 		return nil, err
 	}
-	header, err := gguf.Read(f, digest.Size)
+	header, err := gguf.ReadModel(f, digest.Size)
 	if err != nil {
 		return nil, fmt.Errorf("refusing %s: not a valid GGUF file: %w", path, err)
 	}

@@ -94,7 +94,7 @@ func runModelsAdd(ctx context.Context, lockPath, path string, o addOptions, stdo
 	}
 
 	size := fileSize(f)
-	header, err := gguf.Read(f, size)
+	header, err := gguf.ReadModel(f, size)
 	if err != nil {
 		return fmt.Errorf("%s is not a valid GGUF file: %w", path, err)
 	}
@@ -246,7 +246,7 @@ func verifyEntry(ctx context.Context, e lockfile.Entry, path string, progress io
 	if err := e.Verify(d); err != nil {
 		return prot.Warnings, err
 	}
-	header, err := gguf.Read(f, d.Size)
+	header, err := gguf.ReadModel(f, d.Size)
 	if err != nil {
 		return prot.Warnings, fmt.Errorf("not a valid GGUF file: %w", err)
 	}
