@@ -42,9 +42,12 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if body.TokenID == "" || len(body.TokenID) > 256 {
 		return invalidParam("jti", "jti must name the token to revoke (1 to 256 bytes)")
 	}
-	c.Set(adminDetailKey, "revoke jti="+body.TokenID)
+	// The reason is free text, kept in revocations.db and in this call's
+	// record: it is redacted here, whatever Revoker stores it.
+	reason := store.RedactReason(body.Reason)
+	c.Set(adminDetailKey, fmt.Sprintf("revoke jti=%s reason=%q", body.TokenID, reason))
 	err := s.cfg.Revocations.Revoke(c.Request().Context(), store.Revocation{
-		TokenID: body.TokenID, RevokedAt: time.Now(), RevokedBy: identity(c).Subject, Reason: body.Reason,
+		TokenID: body.TokenID, RevokedAt: time.Now(), RevokedBy: identity(c).Subject, Reason: reason,
 		Audited: true, // this call's own audit record says so
 	})
 	if err != nil {
@@ -122,9 +125,15 @@ func (s *Server) adminModelName(c echo.Context) (string, error) {
 	if body.Model == "" || len(body.Model) > 256 {
 		return "", invalidParam("model", "model must name a model (1 to 256 bytes)")
 	}
-	c.Set(adminDetailKey, "model="+body.Model)
-	c.Set(modelKey, body.Model)
+	s.nameModel(c, body.Model)
 	return body.Model, nil
+}
+
+// noteAdminModel sets the detail of a load or unload once it is done: by
+// then a model just loaded is served, and its name is no longer unknown
+// client text (recordedModel).
+func (s *Server) noteAdminModel(c echo.Context) {
+	c.Set(adminDetailKey, "model="+s.recordedModel(c))
 }
 
 // loadModel serves POST /admin/models/load: verify against the lockfile,
@@ -137,12 +146,15 @@ func (s *Server) loadModel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.noteAdminModel(c)
 	if _, loaded := s.models.info(name); loaded {
 		return newAPIError(http.StatusConflict, "invalid_request_error", "model_loaded", "model", fmt.Sprintf("model %q is already loaded", name))
 	}
 	gen, err := s.cfg.Loader.Load(c.Request().Context(), name)
 	if err != nil {
-		s.log.Warn("admin model load refused", "model", name, "err", err)
+		// The loader's message quotes the name, which may be anything.
+		recorded := s.recordedModel(c)
+		s.log.Warn("admin model load refused", "model", recorded, "err", scrubName(err.Error(), name, recorded))
 		return newAPIError(http.StatusUnprocessableEntity, "invalid_request_error", "model_refused", "model", err.Error())
 	}
 	if err := s.models.add(gen); err != nil {
@@ -151,7 +163,7 @@ func (s *Server) loadModel(c echo.Context) error {
 		}
 		return newAPIError(http.StatusConflict, "invalid_request_error", "model_loaded", "model", err.Error())
 	}
-	s.log.Info("model loaded by admin", "model", name, "by", identity(c).Subject)
+	s.log.Info("model loaded by admin", "model", s.recordedModel(c), "by", identity(c).Subject)
 	return c.JSON(http.StatusOK, map[string]any{"loaded": name})
 }
 
@@ -161,12 +173,13 @@ func (s *Server) unloadModel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.noteAdminModel(c)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), unloadWait)
 	defer cancel()
 	if err := s.models.unload(ctx, name); err != nil {
 		return modelNotFound(name)
 	}
-	s.log.Info("model unloaded by admin", "model", name, "by", identity(c).Subject)
+	s.log.Info("model unloaded by admin", "model", s.recordedModel(c), "by", identity(c).Subject)
 	return c.JSON(http.StatusOK, map[string]any{"unloaded": name})
 }
 

@@ -22,10 +22,6 @@ type AuditLog interface {
 	Query(ctx context.Context, f audit.Filter) (audit.Page, error)
 }
 
-// maxAuditedPath bounds the endpoint stored for a request: a path is
-// client input.
-const maxAuditedPath = 256
-
 // errorCodeKey holds the code (or type) of the error a request was
 // answered with, for the audit record.
 const errorCodeKey = "warden.error_code"
@@ -60,6 +56,9 @@ func (s *Server) auditCalls(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// auditRecord builds the request's record from what the server derived,
+// what the verified token says, and client text the audit log redacts:
+// never from the raw path, method or model name (record.go).
 func (s *Server) auditRecord(c echo.Context, cl *call) audit.Record {
 	r := c.Request()
 	id := identity(c)
@@ -74,8 +73,9 @@ func (s *Server) auditRecord(c echo.Context, cl *call) audit.Record {
 		Subject:          id.Subject,
 		Roles:            roleNames(id.Roles),
 		ClientAddr:       c.RealIP(),
-		Method:           r.Method,
-		Endpoint:         truncate(r.URL.Path, maxAuditedPath),
+		Method:           methodOf(r),
+		Endpoint:         s.endpointOf(c),
+		Model:            s.recordedModel(c),
 		Status:           status,
 		PromptTokens:     cl.result.PromptTokens,
 		CompletionTokens: cl.result.CompletionTokens,
@@ -90,18 +90,15 @@ func (s *Server) auditRecord(c echo.Context, cl *call) audit.Record {
 	} else if reason, ok := c.Get(authFailureKey).(string); ok {
 		rec.ErrorType = "auth:" + reason
 	}
-	if name, ok := c.Get(modelKey).(string); ok {
-		rec.Model = truncate(name, maxAuditedPath)
-		if info, ok := s.models.info(name); ok {
-			rec.ModelSHA256 = info.SHA256
-		}
+	if info, ok := s.models.info(rec.Model); ok {
+		rec.ModelSHA256 = info.SHA256
 	}
 	if !cl.firstToken.IsZero() {
 		rec.TTFT = cl.firstToken.Sub(cl.start)
 	}
 	if strings.HasPrefix(r.URL.Path, "/admin/") {
 		rec.Kind = audit.KindAdmin
-		rec.Action = r.Method + " " + c.Path()
+		rec.Action = rec.Method + " " + rec.Endpoint
 		rec.Detail, _ = c.Get(adminDetailKey).(string)
 	}
 	return rec
@@ -115,13 +112,6 @@ func roleNames(roles []auth.Role) []string {
 	return out
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}
-
 // auditQuery serves GET /admin/audit for auditors: records matching the
 // query's filters, a page at a time.
 func (s *Server) auditQuery(c echo.Context) error {
@@ -132,7 +122,7 @@ func (s *Server) auditQuery(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Set(adminDetailKey, "query "+c.QueryString())
+	c.Set(adminDetailKey, queryDetail(c.QueryParams()))
 	page, err := s.cfg.Audit.Query(c.Request().Context(), f)
 	if err != nil {
 		return err

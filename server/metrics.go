@@ -113,15 +113,16 @@ type promLogger struct{ s *Server }
 func (l promLogger) Println(v ...any) { l.s.log.Error("metrics: " + fmt.Sprint(v...)) }
 
 // observe counts every request once it is answered. Labels stay bounded
-// whatever clients send: the endpoint is the route pattern, never the raw
-// path, and a model is named only while it is loaded.
+// whatever clients send: the endpoint is the route template or
+// "unmatched", never the raw path nor a catch-all's pattern, and a model
+// is named only while it is loaded.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cl := callOf(c) // started here, so TTFT counts from arrival
 		if err := next(c); err != nil {
 			c.Error(err) // answer now, so the status counted is the one sent
 		}
-		s.metrics.record(c, cl, s.metricModel(c), time.Now())
+		s.metrics.record(c, cl, s.endpointOf(c), s.metricModel(c), time.Now())
 		return nil
 	}
 }
@@ -134,12 +135,12 @@ func (s *Server) metricModel(c echo.Context) string {
 	return name
 }
 
-func (m *metrics) record(c echo.Context, cl *call, model string, end time.Time) {
+func (m *metrics) record(c echo.Context, cl *call, endpoint, model string, end time.Time) {
 	status := c.Response().Status
 	if c.Request().Context().Err() != nil && !c.Response().Committed {
 		status = 499 // the client went away before an answer
 	}
-	m.requests.WithLabelValues(c.Path(), strconv.Itoa(status), model).Inc()
+	m.requests.WithLabelValues(endpoint, strconv.Itoa(status), model).Inc()
 	if reason, ok := c.Get(authFailureKey).(string); ok {
 		m.authFailures.WithLabelValues(reason).Inc()
 	}

@@ -17,7 +17,10 @@ const requestIDHeader = "X-Request-Id"
 const retryAfterSeconds = "1"
 
 // requestLog gives each request an id (echoed in X-Request-Id) and logs one
-// line when it ends. It never logs bodies: prompts stay out of the log.
+// line when it ends. It never logs bodies: prompts stay out of the log. Nor
+// does it log the path or an unknown method, which are whatever the client
+// typed: the line names the route template, as the audit record does. The
+// id is always the server's own; a client's X-Request-Id is ignored.
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -37,7 +40,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelError
 		}
 		s.log.Log(c.Request().Context(), level, "request",
-			"id", id, "method", c.Request().Method, "path", c.Request().URL.Path,
+			"id", id, "method", methodOf(c.Request()), "endpoint", s.endpointOf(c),
 			"status", status, "duration", time.Since(start).Round(time.Microsecond),
 			"remote", c.RealIP())
 		return nil

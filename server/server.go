@@ -58,6 +58,11 @@ type Config struct {
 	// MetricsRole is the role GET /metrics needs: admin when empty, or
 	// MetricsOpen to serve it without a token.
 	MetricsRole auth.Role
+	// RecordKey keys the hashes stored in place of client values the
+	// server cannot vouch for, such as a model name it does not serve
+	// (DeriveRecordKey makes one from the audit key); nil: a random key,
+	// so the hashes compare within one run only.
+	RecordKey []byte
 }
 
 // DefaultMaxBodyBytes bounds a request body: ample for a long chat, small
@@ -83,6 +88,9 @@ type Server struct {
 	now    func() time.Time
 
 	metrics *metrics // what GET /metrics exports
+
+	routes    map[string]bool // "METHOD /template" of every route: see endpointOf
+	recordKey []byte          // see unknownValue
 }
 
 // New builds a server over the given models.
@@ -95,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, models: newRegistry(), now: time.Now,
+		recordKey: recordKeyOrRandom(cfg.RecordKey),
 	}
 	s.install(Reloadable{Auth: cfg.Auth, RequestsPerMinute: cfg.RequestsPerMinute,
 		TokensPerMinute: cfg.TokensPerMinute, Settings: cfg.Settings})
@@ -139,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	// Unknown paths get the same 401 as known ones without a token, so
 	// an anonymous caller cannot map the API.
 	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, s.authenticate)
-	s.echo = e
+	s.echo, s.routes = e, routeSet(e)
 	return s, nil
 }
 
@@ -217,7 +226,7 @@ func (s *Server) model(c echo.Context, name string) (engine.Generator, error) {
 	if name == "" {
 		return nil, invalidParam("model", "model is required")
 	}
-	c.Set(modelKey, name)
+	s.nameModel(c, name)
 	if !identity(c).MayUse(name) {
 		return nil, modelNotAllowed(name)
 	}
