@@ -225,7 +225,7 @@ func newTokenRevokeCommand(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why, for the record")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the record (stored with personal data and secrets replaced by [EMAIL], [CARD]…)")
 	return cmd
 }
 

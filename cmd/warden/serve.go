@@ -181,6 +181,14 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	defer model.Close()
 	limitGoProcs(log, model)
 
+	// The hashes that stand in for unknown client values (a model name
+	// nobody serves) are keyed from the audit key: stable across restarts,
+	// and not reversible by trying names without the key.
+	auditKey, err := o.audit.key(dir)
+	if err != nil {
+		return err
+	}
+
 	recordStart(ctx, auditLog, choice, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)
 
@@ -196,6 +204,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Settings:          settings(cmd, g.cfg),
 		Loader:            loader,
 		MetricsRole:       auth.Role(o.metricsRole),
+		RecordKey:         server.DeriveRecordKey(auditKey),
 	}
 	revs, err := dir.OpenRevocations(ctx)
 	if err != nil {
