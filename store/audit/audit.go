@@ -185,12 +185,18 @@ type Log struct {
 	dropped atomic.Int64
 	lost    int64 // records the writer gave up on; read after done
 
+	headPath string
+	known    link  // the chain's tail as this log last committed it; the writer's own
+	headErr  error // the last head write's failure; the writer's own, read after done
+
 	writeErrors atomic.Int64 // failed write transactions, retries included
 }
 
 // Open opens (creating if needed) the audit database at path, brings its
-// schema up to date, checks that key matches the chain already there, and
-// starts the writer. Close it to flush what is queued.
+// schema up to date, checks that key matches the chain already there and
+// that the chain still reaches its head file (HeadPath; an error wrapping
+// ErrHead if not, see Reanchor), and starts the writer. Close it to flush
+// what is queued.
 func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", path, err)
@@ -206,20 +212,28 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("open audit log %s: %w", path, err)
 	}
+	headPath := HeadPath(path)
+	known, err := anchorAtOpen(ctx, db, headPath, &opts)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open audit log %s: %w", path, err)
+	}
 	reader, err := OpenReader(ctx, path, opts.Key)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	l := &Log{
-		opts:   opts,
-		path:   path,
-		wdb:    db,
-		reader: reader,
-		queue:  make(chan *row, opts.QueueSize),
-		purges: make(chan purgeRequest),
-		abort:  make(chan struct{}),
-		done:   make(chan struct{}),
+		opts:     opts,
+		path:     path,
+		wdb:      db,
+		reader:   reader,
+		queue:    make(chan *row, opts.QueueSize),
+		purges:   make(chan purgeRequest),
+		abort:    make(chan struct{}),
+		done:     make(chan struct{}),
+		headPath: headPath,
+		known:    known,
 	}
 	go l.run()
 	return l, nil
@@ -328,7 +342,11 @@ func (l *Log) Close(ctx context.Context) error {
 	if l.lost > 0 {
 		err = fmt.Errorf("close audit log %s: %d records not written: %w", l.path, l.lost, l.Err())
 	}
-	return errors.Join(err, l.wdb.Close(), l.reader.Close())
+	var headErr error
+	if l.headErr != nil {
+		headErr = fmt.Errorf("close audit log %s: the head file lags the log: %w", l.path, l.headErr)
+	}
+	return errors.Join(err, headErr, l.wdb.Close(), l.reader.Close())
 }
 
 // Query, Verify and the exports read through a read-only connection, so

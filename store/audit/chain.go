@@ -157,24 +157,21 @@ func tail(ctx context.Context, q querier) (link, error) {
 	return link{id: cp.lastID, hash: cp.lastHash}, nil
 }
 
-// appendRows chains rows after the current tail and inserts them. Reading
-// the tail inside the caller's transaction keeps the chain right even if
-// another process wrote in between.
-func appendRows(ctx context.Context, tx querier, key []byte, rows []*row) error {
-	last, err := tail(ctx, tx)
-	if err != nil {
-		return err
-	}
+// appendRows chains rows after last, the tail the caller read inside tx,
+// inserts them and returns the new tail. Reading the tail inside the
+// caller's transaction keeps the chain right even if another process
+// wrote in between.
+func appendRows(ctx context.Context, tx querier, key []byte, last link, rows []*row) (link, error) {
 	for _, r := range rows {
 		r.id = last.id + 1
 		r.prevHash = last.hash
 		r.hash = r.sum(key, last.hash)
 		if _, err := tx.ExecContext(ctx, insertRow, r.args()...); err != nil {
-			return fmt.Errorf("insert audit row %d: %w", r.id, err)
+			return link{}, fmt.Errorf("insert audit row %d: %w", r.id, err)
 		}
 		last = link{id: r.id, hash: r.hash}
 	}
-	return nil
+	return last, nil
 }
 
 // checkKey refuses a key that does not produce the stored chain, so that
@@ -211,13 +208,22 @@ const (
 	ProblemBadHash    Problem = "bad hash"       // the stored hash was altered, the contents were not
 	ProblemInserted   Problem = "inserted"       // a row where the chain has none (before the checkpoint)
 	ProblemCheckpoint Problem = "bad checkpoint" // the purge checkpoint was altered
+
+	// The head file (see HeadPath) against the database:
+	ProblemTruncated    Problem = "truncated"     // rows the head file records are gone from the tail
+	ProblemHeadMismatch Problem = "head mismatch" // the row the head records carries another hash: rows replaced
+	ProblemBadHead      Problem = "bad head"      // the head file was altered or is not a head
+	ProblemNoHead       Problem = "no head"       // the head file is missing
 )
 
 // Break is the first place where the chain does not hold.
 type Break struct {
-	ID      int64 // the row concerned; for ProblemMissing the first missing id
+	// ID is the row concerned: for ProblemMissing and ProblemTruncated
+	// the first missing id; for the head's problems the id it records.
+	ID      int64
 	Problem Problem
 	Detail  string
+	Missing int64 // ProblemMissing and ProblemTruncated: how many rows are gone
 }
 
 // Checkpoint is where the chain starts after a purge.
@@ -231,9 +237,10 @@ type Checkpoint struct {
 type Report struct {
 	Rows       int64 // rows checked and found in place
 	FirstID    int64
-	LastID     int64  // the last good row: keep LastID and LastHash
-	LastHash   []byte // elsewhere to detect truncation of the tail later
+	LastID     int64  // the last good row: LastID and LastHash, copied off the
+	LastHash   []byte // machine, catch a later truncation even with the head file
 	Checkpoint *Checkpoint
+	Head       *Head  // the head file the log was compared with
 	Broken     *Break // the first problem; nil when the chain holds
 }
 
@@ -244,6 +251,9 @@ func (r Report) String() string {
 	s := fmt.Sprintf("%d rows, ids %d to %d, last hash %x", r.Rows, r.FirstID, r.LastID, r.LastHash)
 	if r.Checkpoint != nil {
 		s += fmt.Sprintf(", purged up to row %d on %s", r.Checkpoint.LastID, r.Checkpoint.PurgedAt.Format(time.RFC3339))
+	}
+	if r.Head != nil && r.Broken == nil {
+		s += fmt.Sprintf(", head file at row %d written %s", r.Head.LastID, r.Head.WrittenAt.Format(time.RFC3339))
 	}
 	if r.Broken != nil {
 		return fmt.Sprintf("BROKEN at row %d (%s): %s; before it: %s", r.Broken.ID, r.Broken.Problem, r.Broken.Detail, s)
@@ -281,7 +291,7 @@ func walk(ctx context.Context, q querier, key []byte, start link, upto int64) (w
 			res.broken = &Break{ID: r.id, Problem: ProblemInserted,
 				Detail: fmt.Sprintf("row %d precedes the start of the chain at row %d", r.id, next)}
 		case r.id > next:
-			res.broken = &Break{ID: next, Problem: ProblemMissing,
+			res.broken = &Break{ID: next, Problem: ProblemMissing, Missing: r.id - next,
 				Detail: fmt.Sprintf("rows %d to %d are missing", next, r.id-1)}
 		default:
 			if sum := r.sum(key, res.last.hash); !hmac.Equal(sum, r.hash) {
@@ -344,10 +354,18 @@ func chainStart(ctx context.Context, q querier, key []byte) (link, *Checkpoint, 
 }
 
 // verify walks the whole chain in one read transaction, so that a
-// concurrent purge or append cannot make it look broken.
-func verify(ctx context.Context, db *sql.DB, key []byte) (Report, error) {
+// concurrent purge or append cannot make it look broken, then compares
+// its end with the head file at headPath.
+func verify(ctx context.Context, db *sql.DB, key []byte, headPath string) (Report, error) {
 	if len(key) == 0 {
 		return Report{}, errors.New("verify audit log: no key")
+	}
+	// The head is read before the snapshot is taken: the writer writes a
+	// head only once what it describes is committed, so a head read first
+	// never records rows the snapshot lacks.
+	h, badHead, err := loadHead(headPath, key)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify audit log: %w", err)
 	}
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -362,6 +380,16 @@ func verify(ctx context.Context, db *sql.DB, key []byte) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("verify audit log: %w", err)
 	}
-	return Report{Rows: w.rows, FirstID: w.first, LastID: w.last.id, LastHash: w.last.hash,
-		Checkpoint: cp, Broken: w.broken}, nil
+	rep := Report{Rows: w.rows, FirstID: w.first, LastID: w.last.id, LastHash: w.last.hash,
+		Checkpoint: cp, Head: h, Broken: w.broken}
+	if rep.Broken != nil {
+		return rep, nil
+	}
+	if rep.Broken = badHead; badHead == nil {
+		rep.Broken, err = checkHead(ctx, tx, headPath, h, w.last)
+	}
+	if err != nil {
+		return Report{}, fmt.Errorf("verify audit log: %w", err)
+	}
+	return rep, nil
 }

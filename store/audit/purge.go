@@ -85,6 +85,13 @@ func (l *Log) purge(req purgeRequest) purgeReply {
 	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
 		return purgeReply{err: err}
 	}
+	// A purge moves the checkpoint and appends a record: not on a log
+	// whose tail was cut. Deleting old rows leaves the tail's link in
+	// place, as a row or as the checkpoint, so end stays the tail.
+	end, err := l.checkedTail(ctx, tx)
+	if err != nil {
+		return purgeReply{err: err}
+	}
 	step, more, err := l.deleteOld(ctx, tx, req.cutoff)
 	if err != nil {
 		return purgeReply{err: err}
@@ -98,13 +105,14 @@ func (l *Log) purge(req purgeRequest) purgeReply {
 		res.LastID = step.LastID
 	}
 	if !more {
-		if err := l.recordPurge(ctx, tx, req.cutoff, res); err != nil {
+		if end, err = l.recordPurge(ctx, tx, end, req.cutoff, res); err != nil {
 			return purgeReply{err: err}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return purgeReply{err: err}
 	}
+	l.committed(end)
 	if !more {
 		l.opts.Logger.Info("audit log purged", "cutoff", req.cutoff, "deleted", res.Deleted,
 			"first_id", res.FirstID, "last_id", res.LastID)
@@ -112,18 +120,13 @@ func (l *Log) purge(req purgeRequest) purgeReply {
 	return purgeReply{res: res, more: more}
 }
 
-func (l *Log) recordPurge(ctx context.Context, tx *sql.Tx, cutoff time.Time, res PurgeResult) error {
+func (l *Log) recordPurge(ctx context.Context, tx *sql.Tx, end link, cutoff time.Time, res PurgeResult) (link, error) {
 	detail := fmt.Sprintf("retention cutoff %s: nothing to delete", cutoff.UTC().Format(time.RFC3339))
 	if res.Deleted > 0 {
 		detail = fmt.Sprintf("retention cutoff %s: deleted rows %d to %d (%d)",
 			cutoff.UTC().Format(time.RFC3339), res.FirstID, res.LastID, res.Deleted)
 	}
-	r, err := l.prepare(Record{Kind: KindSystem, Action: "purge"})
-	if err != nil {
-		return err
-	}
-	r.detail = detail // written here, nothing to redact
-	return appendRows(ctx, tx, l.opts.Key, []*row{r})
+	return appendSystem(ctx, tx, &l.opts, end, "purge", "", detail)
 }
 
 // deleteOld deletes the next chunk of rows before the first one at or

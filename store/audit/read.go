@@ -15,8 +15,9 @@ import (
 // Reader reads an audit log through a read-only connection; CLI commands
 // can use one while the server writes the log.
 type Reader struct {
-	db  *sql.DB
-	key []byte
+	db       *sql.DB
+	key      []byte
+	headPath string
 }
 
 // OpenReader opens the audit database at path read-only. key is needed by
@@ -44,16 +45,20 @@ func OpenReader(ctx context.Context, path string, key []byte) (*Reader, error) {
 		return nil, fmt.Errorf("open audit log %s: schema version %d, this binary reads version %d (opening it with warden serve upgrades an older one)",
 			path, version, len(migrations))
 	}
-	return &Reader{db: db, key: key}, nil
+	return &Reader{db: db, key: key, headPath: HeadPath(path)}, nil
 }
 
 // Close closes the database.
 func (rd *Reader) Close() error { return rd.db.Close() }
 
 // Verify walks the whole chain, streaming, and reports the first row
-// where it breaks. A broken chain is a Report with Broken set, not an
-// error; errors mean the log could not be read.
-func (rd *Reader) Verify(ctx context.Context) (Report, error) { return verify(ctx, rd.db, rd.key) }
+// where it breaks, then compares the chain's end with the head file
+// (HeadPath): a tail shorter than the head records is ProblemTruncated.
+// A broken chain is a Report with Broken set, not an error; errors mean
+// the log could not be read.
+func (rd *Reader) Verify(ctx context.Context) (Report, error) {
+	return verify(ctx, rd.db, rd.key, rd.headPath)
+}
 
 // Filter selects records. Zero fields select everything.
 type Filter struct {

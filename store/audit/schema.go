@@ -47,6 +47,15 @@ CREATE TABLE checkpoint (
 	time_us   INTEGER NOT NULL, -- when the purge ran
 	mac       BLOB    NOT NULL  -- HMAC-SHA256(key, the three fields above)
 ) STRICT;
+`, `
+-- Version 2 anchors the chain's tail in a head file beside the database
+-- (head.go). This row marks a log that predates it: only such a log may
+-- be given a head where none exists; the first Open that writes one
+-- deletes the row, and from then on a missing head file is refused.
+CREATE TABLE unanchored (
+	one INTEGER PRIMARY KEY CHECK (one = 1)
+) STRICT;
+INSERT INTO unanchored (one) VALUES (1);
 `}
 
 // columns lists the records table in the order of row.fields.
@@ -109,7 +118,11 @@ func (r *row) args() []any {
 
 // prepare turns rec into the row to store, applying the text policy here
 // so that no caller can store a text the deployment did not allow.
-func (l *Log) prepare(rec Record) (*row, error) {
+func (l *Log) prepare(rec Record) (*row, error) { return newRow(&l.opts, rec) }
+
+// newRow is prepare for rows written outside a Log's writer (Open's and
+// Reanchor's system records).
+func newRow(opts *Options, rec Record) (*row, error) {
 	if rec.Kind == "" {
 		rec.Kind = KindRequest
 	}
@@ -149,18 +162,18 @@ func (l *Log) prepare(rec Record) (*row, error) {
 		finishReason:     rec.FinishReason,
 		action:           rec.Action,
 		detail:           rec.Detail,
-		textPolicy:       string(l.opts.TextPolicy),
+		textPolicy:       string(opts.TextPolicy),
 	}
-	if red := l.opts.Redactor; red != nil {
+	if red := opts.Redactor; red != nil {
 		r.detail = red.Redact(rec.Detail)
 	}
-	switch l.opts.TextPolicy {
+	switch opts.TextPolicy {
 	case TextFull:
 		r.prompt = sql.NullString{String: rec.Prompt, Valid: true}
 		r.response = sql.NullString{String: rec.Response, Valid: true}
 	case TextRedacted:
-		r.prompt = sql.NullString{String: l.opts.Redactor.Redact(rec.Prompt), Valid: true}
-		r.response = sql.NullString{String: l.opts.Redactor.Redact(rec.Response), Valid: true}
+		r.prompt = sql.NullString{String: opts.Redactor.Redact(rec.Prompt), Valid: true}
+		r.response = sql.NullString{String: opts.Redactor.Redact(rec.Response), Valid: true}
 	}
 	return r, nil
 }

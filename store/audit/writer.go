@@ -13,6 +13,7 @@ import (
 // RetryInterval, leaving the rest in the queue, until a write succeeds.
 func (l *Log) run() {
 	defer close(l.done)
+	defer l.syncHead() // on the way out: the head records the last commit
 	// Writes do not take a caller's context: a record accepted is written
 	// unless Close gives up waiting (abort).
 	ctx := context.Background()
@@ -74,13 +75,65 @@ func (l *Log) write(ctx context.Context, batch []*row) error {
 	if err != nil {
 		return fmt.Errorf("write %d audit records: %w", len(batch), err)
 	}
-	if err := appendRows(ctx, tx, l.opts.Key, batch); err != nil {
+	end, err := l.checkedTail(ctx, tx)
+	if err == nil {
+		end, err = appendRows(ctx, tx, l.opts.Key, end, batch)
+	}
+	if err != nil {
 		return errors.Join(fmt.Errorf("write %d audit records: %w", len(batch), err), tx.Rollback())
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write %d audit records: %w", len(batch), err)
 	}
+	l.committed(end)
 	return nil
+}
+
+// checkedTail reads the chain's tail in tx and checks that the chain still
+// passes through the last link this log committed. Rows cut from the tail
+// while the server runs must not be papered over by chaining new rows
+// after the cut, and a head written over them: the write fails instead,
+// and so does every later one (the log fails closed) until an operator
+// stops the server and looks.
+func (l *Log) checkedTail(ctx context.Context, tx querier) (link, error) {
+	end, err := tail(ctx, tx)
+	if err != nil {
+		return link{}, err
+	}
+	broken, err := compareAnchor(ctx, tx, l.known, "this server last committed", end)
+	if err != nil {
+		return link{}, err
+	}
+	if broken != nil {
+		return link{}, fmt.Errorf("%w: %s: %s", ErrHead, broken.Problem, broken.Detail)
+	}
+	return end, nil
+}
+
+// committed notes end, just committed, as the chain's tail and writes the
+// head file for it: after the commit, so that a crash in between leaves a
+// head that lags the database, which Verify accepts, never one ahead of
+// it, which would read as a truncation.
+func (l *Log) committed(end link) {
+	l.known = end
+	l.syncHead()
+}
+
+// syncHead writes the head file for the last commit. A head that cannot be
+// written does not fail the records, which are committed and chained: it
+// weakens only the evidence against cutting the tail, no more than an old
+// head copied back would. It is said loudly, and tried again at the next
+// commit and at Close, which reports it.
+func (l *Log) syncHead() {
+	_, err := writeHead(l.headPath, l.opts.Key, l.known, time.Now())
+	switch {
+	case err != nil && l.headErr == nil:
+		l.opts.Logger.Error("audit head file cannot be written: a cut tail would not show until it is",
+			"path", l.headPath, "row", l.known.id, "err", err)
+	case err == nil && l.headErr != nil:
+		l.opts.Logger.Warn("audit head file written again", "path", l.headPath, "row", l.known.id)
+	}
+	l.headErr = err
 }
 
 // pause waits RetryInterval before the next try, turning purges away
