@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +28,8 @@ type auditOptions struct {
 	failOpen     bool
 	retention    time.Duration
 	pseudonymKey string
+	patterns     patternsFlag // the operator's redaction patterns
+	words        wordsFlag    // the operator's word list
 }
 
 func (a *auditOptions) registerLocation(f *pflag.FlagSet) {
@@ -37,7 +42,75 @@ func (a *auditOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&a.failOpen, "audit-fail-open", false, "keep serving when the audit log cannot be written, dropping records (default: refuse requests with 503)")
 	f.DurationVar(&a.retention, "audit-retention", audit.DefaultRetention, "delete audit records older than this (default 183 days: the EU AI Act's six months); 0 keeps everything")
 	f.StringVar(&a.pseudonymKey, "audit-pseudonym-key", "", "key file: redacted values become stable pseudonyms such as [EMAIL:3f9a1c2b] (HMAC), so equal values can be correlated")
+	f.Var(&a.patterns, "redact-pattern", "NAME=regexp (Go RE2 syntax): text matching it is redacted as [NAME]; repeatable")
+	f.Var(&a.words, "redact-words", "file of names and other terms, one a line (# comments), redacted as [NAME] wherever they stand as whole words, in any case")
 }
+
+// patternsFlag is --redact-pattern. Each value is compiled as it is set,
+// so that a bad expression stops serve, and config check, naming it.
+type patternsFlag struct {
+	specs    []string
+	patterns []redact.Pattern
+}
+
+func (f *patternsFlag) Set(spec string) error {
+	p, err := redact.ParsePattern(spec)
+	if err != nil {
+		return err
+	}
+	f.specs = append(f.specs, spec)
+	f.patterns = append(f.patterns, p)
+	return nil
+}
+
+func (f *patternsFlag) String() string { return "[" + strings.Join(f.specs, ",") + "]" }
+
+// Type names the flag a list, so that the configuration file and
+// WARDEN_REDACT_PATTERNS may give several.
+func (f *patternsFlag) Type() string { return "stringArray" }
+
+func (f *patternsFlag) GetSlice() []string { return slices.Clone(f.specs) }
+
+func (f *patternsFlag) Append(spec string) error { return f.Set(spec) }
+
+func (f *patternsFlag) Replace(specs []string) error {
+	*f = patternsFlag{}
+	for _, spec := range specs {
+		if err := f.Set(spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wordsFlag is --redact-words: the file is read and checked as the flag
+// is set, for the same reason.
+type wordsFlag struct {
+	path  string
+	words []string
+}
+
+func (f *wordsFlag) Set(path string) error {
+	if path == "" {
+		*f = wordsFlag{}
+		return nil
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	words, err := redact.ParseWords(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	*f = wordsFlag{path: path, words: words}
+	return nil
+}
+
+func (f *wordsFlag) String() string { return f.path }
+
+func (f *wordsFlag) Type() string { return "string" }
 
 func auditPath(dir store.Dir) string { return filepath.Join(dir.Path(), "audit.db") }
 
@@ -73,7 +146,8 @@ func (a *auditOptions) open(ctx context.Context, dir store.Dir, log *slog.Logger
 		}
 	}
 	l, err := audit.Open(ctx, auditPath(dir), audit.Options{
-		Key: key, TextPolicy: policy, Redactor: redact.New(redact.Options{Key: pseudonyms}),
+		Key: key, TextPolicy: policy,
+		Redactor: redact.New(redact.Options{Key: pseudonyms, Patterns: a.patterns.patterns, Words: a.words.words}),
 		FailOpen: a.failOpen, Logger: log,
 	})
 	if err != nil {

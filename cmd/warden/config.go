@@ -62,6 +62,8 @@ func configKeys() []configKey {
 		{key: "audit.retention", flags: []string{"audit-retention"}},
 		{key: "audit.key", flags: []string{"audit-key"}},
 		{key: "audit.pseudonym_key", flags: []string{"audit-pseudonym-key"}},
+		{key: "redact.patterns", flags: []string{"redact-pattern"}},
+		{key: "redact.words", flags: []string{"redact-words"}},
 		{key: "metrics.role", flags: []string{"metrics-role"}, values: []string{"admin", "auditor", "user", "none"}},
 		{key: "logging.level", flags: []string{"log-level"}, values: []string{"debug", "info", "warn", "error"}},
 		{key: "logging.format", flags: []string{"log-format"}, values: []string{"text", "json"}},
@@ -75,7 +77,7 @@ func envName(key string) string {
 }
 
 // listSeparator splits list values given in one WARDEN_* variable; a
-// comma cannot, since key specs contain commas.
+// comma cannot, since key specs and redaction patterns contain commas.
 const listSeparator = ";"
 
 // configSearchPath is where a configuration file is looked for when
@@ -147,7 +149,7 @@ func (c *config) checkKeys() error {
 			}
 		}
 		if len(siblings) == 0 {
-			return fmt.Errorf("unknown key %q; sections are data_dir, server, tls, auth, limits, models, audit, metrics, logging", key)
+			return fmt.Errorf("unknown key %q; sections are data_dir, server, tls, auth, limits, models, audit, redact, metrics, logging", key)
 		}
 		return fmt.Errorf("unknown key %q; known keys there: %s", key, strings.Join(siblings, ", "))
 	}
