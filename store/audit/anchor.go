@@ -39,7 +39,7 @@ func anchorAtOpen(ctx context.Context, db *sql.DB, headPath string, opts *Option
 	case h != nil:
 		// A head left by a crash lags the database; the rows after it
 		// are checked like any other by Verify.
-		broken, err = compareHead(ctx, db, h, end)
+		broken, err = compareHead(ctx, db, h, ownHead, end)
 	case !pending:
 		broken = noHead(headPath, false)
 	}
@@ -155,7 +155,7 @@ func Reanchor(ctx context.Context, path string, key []byte, by, reason string) (
 		return Reanchored{}, fmt.Errorf("reanchor audit log %s: %w", path, err)
 	}
 	headPath := HeadPath(path)
-	before, err := verify(ctx, db, key, headPath)
+	before, err := verify(ctx, db, key, headPath, nil)
 	if err != nil {
 		return Reanchored{}, err
 	}

@@ -353,16 +353,23 @@ func chainStart(ctx context.Context, q querier, key []byte) (link, *Checkpoint, 
 	return link{id: cp.lastID, hash: cp.lastHash}, out, nil, nil
 }
 
+// headCopy is a head file kept elsewhere, and where it was read.
+type headCopy struct {
+	path string
+	head *Head
+}
+
 // verify walks the whole chain in one read transaction, so that a
 // concurrent purge or append cannot make it look broken, then compares
-// its end with the head file at headPath.
-func verify(ctx context.Context, db *sql.DB, key []byte, headPath string) (Report, error) {
+// its end with the head file at headPath, and with copies, heads kept
+// elsewhere, each named by its path.
+func verify(ctx context.Context, db *sql.DB, key []byte, headPath string, copies []headCopy) (Report, error) {
 	if len(key) == 0 {
 		return Report{}, errors.New("verify audit log: no key")
 	}
 	// The head is read before the snapshot is taken: the writer writes a
 	// head only once what it describes is committed, so a head read first
-	// never records rows the snapshot lacks.
+	// never records rows the snapshot lacks. Copies are older still.
 	h, badHead, err := loadHead(headPath, key)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify audit log: %w", err)
@@ -387,6 +394,12 @@ func verify(ctx context.Context, db *sql.DB, key []byte, headPath string) (Repor
 	}
 	if rep.Broken = badHead; badHead == nil {
 		rep.Broken, err = checkHead(ctx, tx, headPath, h, w.last)
+	}
+	for _, c := range copies {
+		if rep.Broken != nil || err != nil {
+			break
+		}
+		rep.Broken, err = compareHead(ctx, tx, c.head, "the head copy "+c.path, w.last)
 	}
 	if err != nil {
 		return Report{}, fmt.Errorf("verify audit log: %w", err)

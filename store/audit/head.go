@@ -183,11 +183,14 @@ func parseHead(data []byte) (*Head, []byte, error) {
 }
 
 // compareHead checks that the chain, which ends at end, still passes
-// through the head's link.
-func compareHead(ctx context.Context, q querier, h *Head, end link) (*Break, error) {
-	what := fmt.Sprintf("the head file (written %s) records", h.WrittenAt.Format(time.RFC3339))
+// through the head's link; name says which head it is in messages.
+func compareHead(ctx context.Context, q querier, h *Head, name string, end link) (*Break, error) {
+	what := fmt.Sprintf("%s (written %s) records", name, h.WrittenAt.Format(time.RFC3339))
 	return compareAnchor(ctx, q, h.link(), what, end)
 }
+
+// ownHead names the log's own head file in messages.
+const ownHead = "the head file"
 
 // compareAnchor checks that the chain, which ends at end, still passes
 // through a, a link known to have been committed; what names where a
@@ -263,7 +266,7 @@ func noHead(path string, pending bool) *Break {
 // from path (nil if there was none; a missing head is a Break too).
 func checkHead(ctx context.Context, q querier, path string, h *Head, end link) (*Break, error) {
 	if h != nil {
-		return compareHead(ctx, q, h, end)
+		return compareHead(ctx, q, h, ownHead, end)
 	}
 	pending, err := unanchored(ctx, q)
 	if err != nil {

@@ -414,3 +414,46 @@ func TestHeadFile(t *testing.T) {
 		t.Errorf("temporary head left by a crash still there: %v", err)
 	}
 }
+
+// TestVerifyWithHeadCopy: an old head put back with the log cut to match
+// passes Verify; a later copy kept elsewhere shows the cut.
+func TestVerifyWithHeadCopy(t *testing.T) {
+	path, key := written(t, 5)
+	old, err := os.ReadFile(HeadPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, path, Options{Key: key})
+	for i := 6; i <= 9; i++ {
+		submit(t, l, request(i))
+	}
+	closeLog(t, l)
+	kept := filepath.Join(t.TempDir(), "audit.head.copy")
+	later, err := os.ReadFile(HeadPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, later, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rd := openReader(t, path, key)
+	if rep, err := rd.VerifyWith(context.Background(), kept); err != nil || !rep.OK() {
+		t.Fatalf("VerifyWith before the cut: %v, %v", rep, err)
+	}
+
+	mustExec(t, rawDB(t, path), `DELETE FROM records WHERE id > 5`)
+	if err := os.WriteFile(HeadPath(path), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, rd) // the replayed head alone cannot tell
+	rep, err := rd.VerifyWith(context.Background(), kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || rep.Broken.Problem != ProblemTruncated || rep.Broken.Missing != 4 || !strings.Contains(rep.Broken.Detail, "the head copy "+kept) {
+		t.Fatalf("VerifyWith after the cut: %v, want 4 missing per the copy", rep)
+	}
+	if _, err := rd.VerifyWith(context.Background(), kept+".missing"); err == nil {
+		t.Error("VerifyWith a missing copy succeeded")
+	}
+}

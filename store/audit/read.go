@@ -3,7 +3,9 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -57,7 +59,30 @@ func (rd *Reader) Close() error { return rd.db.Close() }
 // A broken chain is a Report with Broken set, not an error; errors mean
 // the log could not be read.
 func (rd *Reader) Verify(ctx context.Context) (Report, error) {
-	return verify(ctx, rd.db, rd.key, rd.headPath)
+	return verify(ctx, rd.db, rd.key, rd.headPath, nil)
+}
+
+// VerifyWith is Verify that also compares the chain with copies of the
+// head file taken earlier and kept off the machine. Whoever can write the
+// data directory can put back an old head together with a log cut to
+// match it, which Verify alone accepts; a later copy kept elsewhere shows
+// the cut. A copy that is missing or does not verify is an error.
+func (rd *Reader) VerifyWith(ctx context.Context, copies ...string) (Report, error) {
+	heads := make([]headCopy, 0, len(copies))
+	for _, path := range copies {
+		h, broken, err := loadHead(path, rd.key)
+		if err == nil && h == nil {
+			err = fmt.Errorf("%s: %w", path, fs.ErrNotExist)
+		}
+		if err == nil && broken != nil {
+			err = errors.New(broken.Detail)
+		}
+		if err != nil {
+			return Report{}, fmt.Errorf("verify audit log: head copy: %w", err)
+		}
+		heads = append(heads, headCopy{path: path, head: h})
+	}
+	return verify(ctx, rd.db, rd.key, rd.headPath, heads)
 }
 
 // Filter selects records. Zero fields select everything.
