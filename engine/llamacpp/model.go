@@ -99,7 +99,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	meta, err := gguf.Open(cfg.Path)
+	meta, err := gguf.OpenModel(cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
 	}
