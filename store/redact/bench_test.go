@@ -1,6 +1,8 @@
 package redact
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,18 +56,35 @@ func mixedPrompt() string { return buildPrompt(4096, cleanParagraphs, piiParagra
 // cleanPrompt is ~4 KB of chat text without personal values.
 func cleanPrompt() string { return buildPrompt(4096, cleanParagraphs, nil) }
 
+// benchRules are an operator's rules of a realistic size: two patterns
+// and a word list of 1,000 one- and two-word names.
+func benchRules() Options {
+	var words []string
+	for i := range 1000 {
+		w := fmt.Sprintf("Name%03d", i)
+		if i%2 == 1 {
+			w += " Surname" + strconv.Itoa(i)
+		}
+		words = append(words, w)
+	}
+	emp, _ := NewPattern("EMPLOYEE_ID", `\bEMP-[0-9]{6}\b`)
+	room, _ := NewPattern("ROOM", `\b[A-Z]-[0-9]{3}\b`)
+	return Options{Patterns: []Pattern{emp, room}, Words: words}
+}
+
 func BenchmarkRedact(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		text string
-		key  []byte
+		opts Options
 	}{
-		{"mixed", mixedPrompt(), nil},
-		{"mixed-keyed", mixedPrompt(), []byte("audit-key")},
-		{"clean", cleanPrompt(), nil},
+		{"mixed", mixedPrompt(), Options{}},
+		{"mixed-keyed", mixedPrompt(), Options{Key: []byte("audit-key")}},
+		{"clean", cleanPrompt(), Options{}},
+		{"mixed-rules", mixedPrompt(), benchRules()},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := New(Options{Key: bc.key})
+			r := New(bc.opts)
 			b.SetBytes(int64(len(bc.text)))
 			b.ReportAllocs()
 			for b.Loop() {
