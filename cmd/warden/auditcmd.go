@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -150,6 +151,9 @@ func (a *auditOptions) open(ctx context.Context, dir store.Dir, log *slog.Logger
 		Redactor: redact.New(redact.Options{Key: pseudonyms, Patterns: a.patterns.patterns, Words: a.words.words}),
 		FailOpen: a.failOpen, Logger: log,
 	})
+	if errors.Is(err, audit.ErrHead) {
+		return nil, fmt.Errorf("audit log: %w\n%s", err, reanchorHint)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -202,9 +206,10 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 		return audit.OpenReader(ctx, auditPath(dir), key)
 	}
 
+	var headCopies []string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the whole hash chain; exit status 1 and the first broken record if it fails",
+		Short: "Check the whole hash chain and its head file; exit status 1 and the first problem if it fails",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rd, err := open(cmd.Context(), true)
@@ -212,17 +217,15 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer rd.Close()
-			rep, err := rd.Verify(cmd.Context())
+			rep, err := rd.VerifyWith(cmd.Context(), headCopies...)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), rep.String())
-			if !rep.OK() {
-				return fmt.Errorf("audit log chain is broken at record %d", rep.Broken.ID)
-			}
-			return nil
+			return verifyError(rep)
 		},
 	}
+	verify.Flags().StringArrayVar(&headCopies, "head", nil, "also check against this copy of audit.head kept elsewhere (repeatable): catches an old head put back with the log cut to match")
 
 	var f auditFilterFlags
 	var format string
@@ -270,7 +273,7 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 	tail.Flags().IntVarP(&n, "lines", "n", 10, "how many of the last records to print")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing records as they are written")
 
-	cmd.AddCommand(verify, export, tail)
+	cmd.AddCommand(verify, export, tail, newReanchorCommand(g, &o))
 	return cmd
 }
 
