@@ -22,7 +22,7 @@ type Revoker interface {
 // adminConfig serves GET /admin/config: the effective configuration, with
 // secrets redacted by whoever built it.
 func (s *Server) adminConfig(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.current().settings)
+	return c.JSON(http.StatusOK, exchangeOf(c).settings.settings)
 }
 
 type revokeRequest struct {
@@ -33,7 +33,7 @@ type revokeRequest struct {
 // revokeToken serves POST /admin/tokens/revoke.
 func (s *Server) revokeToken(c echo.Context) error {
 	if s.cfg.Revocations == nil {
-		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server keeps no revocation list")
+		return requestError(http.StatusNotImplemented, "", "this server keeps no revocation list")
 	}
 	var body revokeRequest
 	if err := s.decodeBody(c, &body); err != nil {
@@ -45,7 +45,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 	// The reason is free text, kept in revocations.db and in this call's
 	// record: it is redacted here, whatever Revoker stores it.
 	reason := store.RedactReason(body.Reason)
-	c.Set(adminDetailKey, fmt.Sprintf("revoke jti=%s reason=%q", body.TokenID, reason))
+	exchangeOf(c).adminDetail = fmt.Sprintf("revoke jti=%s reason=%q", body.TokenID, reason)
 	err := s.cfg.Revocations.Revoke(c.Request().Context(), store.Revocation{
 		TokenID: body.TokenID, RevokedAt: time.Now(), RevokedBy: identity(c).Subject, Reason: reason,
 		Audited: true, // this call's own audit record says so
@@ -59,7 +59,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 // listRevoked serves GET /admin/tokens/revoked.
 func (s *Server) listRevoked(c echo.Context) error {
 	if s.cfg.Revocations == nil {
-		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server keeps no revocation list")
+		return requestError(http.StatusNotImplemented, "", "this server keeps no revocation list")
 	}
 	list, err := s.cfg.Revocations.List(c.Request().Context())
 	if err != nil {
@@ -77,8 +77,6 @@ func (s *Server) listRevoked(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"object": "list", "data": out})
 }
-
-const adminDetailKey = "warden.admin_detail"
 
 // ModelLoader loads models as the lockfile allows.
 type ModelLoader interface {
@@ -125,7 +123,7 @@ func (s *Server) adminModelName(c echo.Context) (string, error) {
 	if body.Model == "" || len(body.Model) > 256 {
 		return "", invalidParam("model", "model must name a model (1 to 256 bytes)")
 	}
-	s.nameModel(c, body.Model)
+	s.nameModel(exchangeOf(c), body.Model)
 	return body.Model, nil
 }
 
@@ -133,14 +131,15 @@ func (s *Server) adminModelName(c echo.Context) (string, error) {
 // then a model just loaded is served, and its name is no longer unknown
 // client text (recordedModel).
 func (s *Server) noteAdminModel(c echo.Context) {
-	c.Set(adminDetailKey, "model="+s.recordedModel(c))
+	x := exchangeOf(c)
+	x.adminDetail = "model=" + s.recordedModel(x)
 }
 
 // loadModel serves POST /admin/models/load: verify against the lockfile,
 // load, serve.
 func (s *Server) loadModel(c echo.Context) error {
 	if s.cfg.Loader == nil {
-		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server cannot load models at run time")
+		return requestError(http.StatusNotImplemented, "", "this server cannot load models at run time")
 	}
 	name, err := s.adminModelName(c)
 	if err != nil {
@@ -148,22 +147,22 @@ func (s *Server) loadModel(c echo.Context) error {
 	}
 	defer s.noteAdminModel(c)
 	if _, loaded := s.models.info(name); loaded {
-		return newAPIError(http.StatusConflict, "invalid_request_error", "model_loaded", "model", fmt.Sprintf("model %q is already loaded", name))
+		return requestError(http.StatusConflict, "model_loaded", fmt.Sprintf("model %q is already loaded", name)).withParam("model")
 	}
 	gen, err := s.cfg.Loader.Load(c.Request().Context(), name)
 	if err != nil {
 		// The loader's message quotes the name, which may be anything.
-		recorded := s.recordedModel(c)
+		recorded := s.recordedModel(exchangeOf(c))
 		s.log.Warn("admin model load refused", "model", recorded, "err", scrubName(err.Error(), name, recorded))
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_request_error", "model_refused", "model", err.Error())
+		return requestError(http.StatusUnprocessableEntity, "model_refused", err.Error()).withParam("model")
 	}
 	if err := s.models.add(gen); err != nil {
 		if c, ok := gen.(io.Closer); ok {
 			c.Close()
 		}
-		return newAPIError(http.StatusConflict, "invalid_request_error", "model_loaded", "model", err.Error())
+		return requestError(http.StatusConflict, "model_loaded", err.Error()).withParam("model")
 	}
-	s.log.Info("model loaded by admin", "model", s.recordedModel(c), "by", identity(c).Subject)
+	s.log.Info("model loaded by admin", "model", s.recordedModel(exchangeOf(c)), "by", identity(c).Subject)
 	return c.JSON(http.StatusOK, map[string]any{"loaded": name})
 }
 
@@ -179,7 +178,7 @@ func (s *Server) unloadModel(c echo.Context) error {
 	if err := s.models.unload(ctx, name); err != nil {
 		return modelNotFound(name)
 	}
-	s.log.Info("model unloaded by admin", "model", s.recordedModel(c), "by", identity(c).Subject)
+	s.log.Info("model unloaded by admin", "model", s.recordedModel(exchangeOf(c)), "by", identity(c).Subject)
 	return c.JSON(http.StatusOK, map[string]any{"unloaded": name})
 }
 
@@ -188,10 +187,10 @@ func (s *Server) reload(c echo.Context) error {
 	rep, err := s.Reload(c.Request().Context())
 	if err != nil {
 		s.log.Error("reload refused", "err", err)
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_request_error", "invalid_configuration", "", err.Error())
+		return requestError(http.StatusUnprocessableEntity, "invalid_configuration", err.Error())
 	}
-	c.Set(adminDetailKey, fmt.Sprintf("reload config=%t kept=%v unloaded=%d need_restart=%v",
-		rep.Config, rep.KeptModels, len(rep.UnloadedModels), rep.NeedRestart))
+	exchangeOf(c).adminDetail = fmt.Sprintf("reload config=%t kept=%v unloaded=%d need_restart=%v",
+		rep.Config, rep.KeptModels, len(rep.UnloadedModels), rep.NeedRestart)
 	return c.JSON(http.StatusOK, rep)
 }
 

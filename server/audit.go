@@ -22,84 +22,79 @@ type AuditLog interface {
 	Query(ctx context.Context, f audit.Filter) (audit.Page, error)
 }
 
-// errorCodeKey holds the code (or type) of the error a request was
-// answered with, for the audit record.
-const errorCodeKey = "warden.error_code"
-
-// auditCalls records every request once it is answered, rejected ones
-// included. When the log cannot be written and it fails closed, requests
-// are refused with 503 before they cost anything: a call that cannot be
-// recorded must not happen. /healthz is neither refused nor recorded, so
+// auditGate refuses requests with 503 while the audit log cannot be
+// written and it fails closed, before they cost anything: a call that
+// cannot be recorded must not happen. Every other request is recorded
+// when it finishes (audit). /healthz is neither refused nor recorded, so
 // that a load balancer probing it does not fill the log.
-func (s *Server) auditCalls(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) auditGate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		x := exchangeOf(c)
 		if s.cfg.Audit == nil || c.Request().URL.Path == "/healthz" {
+			x.unaudited = true
 			return next(c)
 		}
 		if err := s.cfg.Audit.Err(); err != nil && !s.cfg.AuditFailOpen {
-			s.log.Error("refusing request: the audit log cannot be written", "id", c.Get(requestIDHeader), "err", err)
-			return newAPIError(http.StatusServiceUnavailable, "server_error", "audit_unavailable", "",
+			x.unaudited = true
+			s.log.Error("refusing request: the audit log cannot be written", "id", x.id, "err", err)
+			return serverError(http.StatusServiceUnavailable, "audit_unavailable",
 				"the audit log cannot be written, so no request is served until it can (see the server log)")
 		}
-		cl := callOf(c)
-		err := next(c)
-		if err != nil {
-			c.Error(err) // answer now, so the status recorded is the one sent
-		}
-		rec := s.auditRecord(c, cl)
-		// The request's own context may be over (client gone); the record
-		// must still be written.
-		if serr := s.cfg.Audit.Submit(context.WithoutCancel(c.Request().Context()), rec); serr != nil {
-			s.log.Error("AUDIT RECORD LOST", "id", rec.RequestID, "err", serr)
-		}
-		return nil
+		return next(c)
+	}
+}
+
+// audit submits the finished request's record.
+func (s *Server) audit(c echo.Context, x *exchange, endpoint, model string, end time.Time) {
+	if x.unaudited {
+		return
+	}
+	rec := s.auditRecord(c, x, endpoint, model, end)
+	// The request's own context may be over (client gone); the record
+	// must still be written.
+	if err := s.cfg.Audit.Submit(context.WithoutCancel(c.Request().Context()), rec); err != nil {
+		s.log.Error("AUDIT RECORD LOST", "id", rec.RequestID, "err", err)
 	}
 }
 
 // auditRecord builds the request's record from what the server derived,
 // what the verified token says, and client text the audit log redacts:
 // never from the raw path, method or model name (record.go).
-func (s *Server) auditRecord(c echo.Context, cl *call) audit.Record {
+func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint, model string, end time.Time) audit.Record {
 	r := c.Request()
-	id := identity(c)
-	status := c.Response().Status
-	if r.Context().Err() != nil && !c.Response().Committed {
-		status = 499 // the client went away before an answer
-	}
 	rec := audit.Record{
-		Time:             cl.start,
+		Time:             x.start,
 		Kind:             audit.KindRequest,
-		RequestID:        fmt.Sprint(c.Get(requestIDHeader)),
-		Subject:          id.Subject,
-		Roles:            roleNames(id.Roles),
+		RequestID:        x.id,
+		Subject:          x.identity.Subject,
+		Roles:            roleNames(x.identity.Roles),
 		ClientAddr:       c.RealIP(),
 		Method:           methodOf(r),
-		Endpoint:         s.endpointOf(c),
-		Model:            s.recordedModel(c),
-		Status:           status,
-		PromptTokens:     cl.result.PromptTokens,
-		CompletionTokens: cl.result.CompletionTokens,
-		FinishReason:     string(cl.result.FinishReason),
-		Queue:            cl.result.Queued,
-		Total:            time.Since(cl.start),
-		Prompt:           cl.prompt,
-		Response:         cl.response.String(),
+		Endpoint:         endpoint,
+		Model:            model,
+		Status:           x.status,
+		ErrorType:        x.errorCode,
+		PromptTokens:     x.result.PromptTokens,
+		CompletionTokens: x.result.CompletionTokens,
+		FinishReason:     string(x.result.FinishReason),
+		Queue:            x.result.Queued,
+		Total:            end.Sub(x.start),
+		Prompt:           x.prompt,
+		Response:         x.response.String(),
 	}
-	if code, ok := c.Get(errorCodeKey).(string); ok {
-		rec.ErrorType = code
-	} else if reason, ok := c.Get(authFailureKey).(string); ok {
-		rec.ErrorType = "auth:" + reason
+	if rec.ErrorType == "" && x.authFailure != "" {
+		rec.ErrorType = "auth:" + string(x.authFailure)
 	}
 	if info, ok := s.models.info(rec.Model); ok {
 		rec.ModelSHA256 = info.SHA256
 	}
-	if !cl.firstToken.IsZero() {
-		rec.TTFT = cl.firstToken.Sub(cl.start)
+	if !x.firstToken.IsZero() {
+		rec.TTFT = x.firstToken.Sub(x.start)
 	}
 	if strings.HasPrefix(r.URL.Path, "/admin/") {
 		rec.Kind = audit.KindAdmin
 		rec.Action = rec.Method + " " + rec.Endpoint
-		rec.Detail, _ = c.Get(adminDetailKey).(string)
+		rec.Detail = x.adminDetail
 	}
 	return rec
 }
@@ -116,13 +111,13 @@ func roleNames(roles []auth.Role) []string {
 // query's filters, a page at a time.
 func (s *Server) auditQuery(c echo.Context) error {
 	if s.cfg.Audit == nil {
-		return newAPIError(http.StatusNotImplemented, "invalid_request_error", "", "", "this server keeps no audit log")
+		return requestError(http.StatusNotImplemented, "", "this server keeps no audit log")
 	}
 	f, err := auditFilter(c)
 	if err != nil {
 		return err
 	}
-	c.Set(adminDetailKey, queryDetail(c.QueryParams()))
+	exchangeOf(c).adminDetail = queryDetail(c.QueryParams())
 	page, err := s.cfg.Audit.Query(c.Request().Context(), f)
 	if err != nil {
 		return err

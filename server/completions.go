@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,75 +21,66 @@ type completionRequest interface {
 
 func (f *samplingFields) fields() *samplingFields { return f }
 
-// prepare decodes and checks a completion request and finds its model.
-func (s *Server) prepare(c echo.Context, body completionRequest, object, idPrefix string) (engine.Generator, engine.Request, completionHeader, error) {
+// completion is a decoded and checked completion request with the model
+// that serves it, which the handler holds until it calls release.
+type completion struct {
+	model   engine.Generator
+	release func()
+	req     engine.Request
+	head    completionHeader
+}
+
+// prepare decodes and checks a completion request and takes its model.
+func (s *Server) prepare(c echo.Context, body completionRequest, object, idPrefix string) (completion, error) {
 	if err := s.decodeBody(c, body); err != nil {
-		return nil, engine.Request{}, completionHeader{}, err
+		return completion{}, err
 	}
-	m, err := s.model(c, body.fields().Model)
+	m, release, err := s.acquire(c, body.fields().Model)
 	if err != nil {
-		return nil, engine.Request{}, completionHeader{}, err
+		return completion{}, err
 	}
 	req, err := body.toEngine(randomSeed)
 	if err != nil {
-		return nil, engine.Request{}, completionHeader{}, err
+		release()
+		return completion{}, err
 	}
 	head := completionHeader{
-		ID:                idPrefix + c.Get(requestIDHeader).(string),
+		ID:                idPrefix + exchangeOf(c).id,
 		Object:            object,
 		Created:           time.Now().Unix(),
 		Model:             m.Info().Name,
 		SystemFingerprint: "warden-" + s.cfg.Version,
 	}
-	return m, req, head, nil
+	return completion{model: m, release: release, req: req, head: head}, nil
 }
 
 // chatCompletions serves POST /v1/chat/completions.
 func (s *Server) chatCompletions(c echo.Context) error {
 	var body chatRequest
-	m, req, head, err := s.prepare(c, &body, "chat.completion", "chatcmpl-")
+	cp, err := s.prepare(c, &body, "chat.completion", "chatcmpl-")
 	if err != nil {
 		return err
 	}
+	defer cp.release()
 	reply := chatReply{tools: body.callsTools(), logprobs: body.Logprobs}
 	if body.Stream {
-		head.Object = "chat.completion.chunk"
-		return s.streamChat(c, m, req, head, body.choices(), body.includeUsage(), reply)
+		cp.head.Object = "chat.completion.chunk"
+		return s.stream(c, cp, body.choices(), body.includeUsage(),
+			func(es *eventStream, i int) choiceStream { return newChatStream(es, cp.head, i, reply) },
+			func(u *usage) any {
+				return chatCompletion{completionHeader: cp.head, Choices: []chatChoice{}, Usage: u}
+			})
 	}
-	var total engine.Result
 	choices := make([]chatChoice, body.choices())
 	for i := range choices {
 		lps := reply.buffer()
-		text, res, err := s.generateAll(c, m, lps.request(choiceRequest(req, i)))
+		text, res, err := s.generateAll(c, cp.model, lps.request(choiceRequest(cp.req, i)))
 		if err != nil {
 			return err
 		}
 		choices[i] = reply.choice(i, text, res, lps.take())
-		total = addUsage(total, res, i)
 	}
-	callOf(c).result = total
-	return c.JSON(http.StatusOK, chatCompletion{completionHeader: head, Choices: choices, Usage: usageOf(total)})
-}
-
-// Several choices run one after another, so a request holds at most one
-// slot and the queue bounds it like any other; from the second on, the
-// prompt's KV is reused. Each choice gets its own seed, so that sampled
-// choices differ while a request with a seed stays reproducible.
-func choiceRequest(req engine.Request, i int) engine.Request {
-	req.Sampling.Seed += uint32(i)
-	return req
-}
-
-// addUsage adds choice i's usage to the total: the prompt counts once, as
-// OpenAI counts it.
-func addUsage(total, res engine.Result, i int) engine.Result {
-	if i == 0 {
-		total.PromptTokens = res.PromptTokens
-	}
-	total.CompletionTokens += res.CompletionTokens
-	total.Queued += res.Queued
-	total.FinishReason = res.FinishReason
-	return total
+	return c.JSON(http.StatusOK, chatCompletion{completionHeader: cp.head, Choices: choices, Usage: usageOf(exchangeOf(c).result)})
 }
 
 // chatReply is how a chat request wants its choices shaped.
@@ -122,38 +112,45 @@ func (r chatReply) choice(i int, text string, res engine.Result, lps []engine.To
 	return ch
 }
 
-func (s *Server) streamChat(c echo.Context, m engine.Generator, req engine.Request, head completionHeader, n int, withUsage bool, reply chatReply) error {
-	stream := newEventStream(c, s.log)
-	var total engine.Result
-	var last chatCompletion
+// choiceStream streams one choice of a completion: its text as it comes,
+// then the chunk that ends it, which stream sends.
+type choiceStream interface {
+	request(req engine.Request) engine.Request // asks for what the chunks carry (logprobs)
+	text(piece string) error
+	end(res engine.Result) (any, error)
+}
+
+// stream answers a completion as server-sent events, the same way for
+// chat and text: the choices one after another, each closed by its final
+// chunk; the last one's final chunk goes out with the usage chunk, when
+// asked for, and [DONE].
+func (s *Server) stream(c echo.Context, cp completion, n int, withUsage bool,
+	choice func(es *eventStream, i int) choiceStream, usageChunk func(*usage) any) error {
+	es := newEventStream(c, s.log)
+	var last any
 	for i := range n {
-		cs := &chatStream{stream: stream, head: head, index: i, reply: reply, lps: reply.buffer()}
-		if reply.tools {
-			cs.tools = &toolStream{}
-		}
-		res, err := s.generate(c, m, cs.lps.request(choiceRequest(req, i)), cs.text)
+		ch := choice(es, i)
+		res, err := s.generate(c, cp.model, ch.request(choiceRequest(cp.req, i)), ch.text)
 		if err != nil {
-			return stream.fail(err)
+			return es.fail(err)
 		}
-		total = addUsage(total, res, i)
-		final, err := cs.end(res)
+		final, err := ch.end(res)
 		if err != nil {
 			return nil // the client is gone
 		}
 		if i < n-1 {
-			if stream.send(final) != nil {
+			if es.send(final) != nil {
 				return nil
 			}
 			continue
 		}
 		last = final
 	}
-	callOf(c).result = total
-	var usageChunk any
+	var u any
 	if withUsage {
-		usageChunk = chatCompletion{completionHeader: head, Choices: []chatChoice{}, Usage: usageOf(total)}
+		u = usageChunk(usageOf(exchangeOf(c).result))
 	}
-	stream.finish(last, usageChunk)
+	es.finish(last, u)
 	return nil
 }
 
@@ -171,6 +168,16 @@ type chatStream struct {
 	opened bool
 	calls  int
 }
+
+func newChatStream(es *eventStream, head completionHeader, i int, reply chatReply) *chatStream {
+	cs := &chatStream{stream: es, head: head, index: i, reply: reply, lps: reply.buffer()}
+	if reply.tools {
+		cs.tools = &toolStream{}
+	}
+	return cs
+}
+
+func (cs *chatStream) request(req engine.Request) engine.Request { return cs.lps.request(req) }
 
 func (cs *chatStream) text(piece string) error {
 	if cs.tools == nil {
@@ -233,14 +240,14 @@ func (cs *chatStream) chunk(delta *replyMessage, finish *string) chatCompletion 
 
 // end flushes what the tool parser held back and returns the choice's last
 // chunk, unsent.
-func (cs *chatStream) end(res engine.Result) (chatCompletion, error) {
+func (cs *chatStream) end(res engine.Result) (any, error) {
 	if cs.tools != nil {
 		if err := cs.parts(cs.tools.flush()); err != nil {
-			return chatCompletion{}, err
+			return nil, err
 		}
 	}
 	if err := cs.open(); err != nil { // nothing was generated: the opening still goes first
-		return chatCompletion{}, err
+		return nil, err
 	}
 	reason := string(res.FinishReason)
 	if cs.calls > 0 && res.FinishReason == engine.FinishStop {
@@ -252,19 +259,23 @@ func (cs *chatStream) end(res engine.Result) (chatCompletion, error) {
 // completions serves POST /v1/completions, the legacy text endpoint.
 func (s *Server) completions(c echo.Context) error {
 	var body textRequest
-	m, req, head, err := s.prepare(c, &body, "text_completion", "cmpl-")
+	cp, err := s.prepare(c, &body, "text_completion", "cmpl-")
 	if err != nil {
 		return err
 	}
+	defer cp.release()
 	logprobs := body.Logprobs != nil
 	if body.Stream {
-		return s.streamText(c, m, req, head, body.choices(), body.includeUsage(), logprobs)
+		return s.stream(c, cp, body.choices(), body.includeUsage(),
+			func(es *eventStream, i int) choiceStream { return newTextStream(es, cp.head, i, logprobs) },
+			func(u *usage) any {
+				return textCompletion{completionHeader: cp.head, Choices: []textChoice{}, Usage: u}
+			})
 	}
-	var total engine.Result
 	choices := make([]textChoice, body.choices())
 	for i := range choices {
 		lps := newLogprobBuffer(logprobs)
-		text, res, err := s.generateAll(c, m, lps.request(choiceRequest(req, i)))
+		text, res, err := s.generateAll(c, cp.model, lps.request(choiceRequest(cp.req, i)))
 		if err != nil {
 			return err
 		}
@@ -272,55 +283,41 @@ func (s *Server) completions(c echo.Context) error {
 		if lps != nil {
 			choices[i].Logprobs = textLogprobsOf(lps.take(), 0)
 		}
-		total = addUsage(total, res, i)
 	}
-	callOf(c).result = total
-	return c.JSON(http.StatusOK, textCompletion{completionHeader: head, Choices: choices, Usage: usageOf(total)})
+	return c.JSON(http.StatusOK, textCompletion{completionHeader: cp.head, Choices: choices, Usage: usageOf(exchangeOf(c).result)})
 }
 
-func (s *Server) streamText(c echo.Context, m engine.Generator, req engine.Request, head completionHeader, n int, withUsage, logprobs bool) error {
-	stream := newEventStream(c, s.log)
-	var total engine.Result
-	var last textCompletion
-	for i := range n {
-		lps := newLogprobBuffer(logprobs)
-		offset := 0
-		chunk := func(choice textChoice) textCompletion {
-			if lps != nil {
-				choice.Logprobs = textLogprobsOf(lps.take(), offset)
-			}
-			offset += len(choice.Text)
-			return textCompletion{completionHeader: head, Choices: []textChoice{choice}}
-		}
-		res, err := s.generate(c, m, lps.request(choiceRequest(req, i)), func(text string) error {
-			return stream.send(chunk(textChoice{Index: i, Text: text}))
-		})
-		if err != nil {
-			return stream.fail(err)
-		}
-		total = addUsage(total, res, i)
-		last = chunk(textChoice{Index: i, FinishReason: finish(res)})
-		if i < n-1 && stream.send(last) != nil {
-			return nil
-		}
-	}
-	callOf(c).result = total
-	var usageChunk any
-	if withUsage {
-		usageChunk = textCompletion{completionHeader: head, Choices: []textChoice{}, Usage: usageOf(total)}
-	}
-	stream.finish(last, usageChunk)
-	return nil
+// textStream streams one choice of a text completion: its text, with the
+// log probabilities of its tokens at their offsets, then the finish
+// reason.
+type textStream struct {
+	stream *eventStream
+	head   completionHeader
+	index  int
+	lps    *logprobBuffer // nil without logprobs
+	offset int            // bytes of the choice's text sent so far
 }
 
-// generateAll runs a request to the end and returns all its text.
-func (s *Server) generateAll(c echo.Context, m engine.Generator, req engine.Request) (string, engine.Result, error) {
-	var text strings.Builder
-	res, err := s.generate(c, m, req, func(piece string) error {
-		text.WriteString(piece)
-		return nil
-	})
-	return text.String(), res, err
+func newTextStream(es *eventStream, head completionHeader, i int, logprobs bool) *textStream {
+	return &textStream{stream: es, head: head, index: i, lps: newLogprobBuffer(logprobs)}
+}
+
+func (ts *textStream) request(req engine.Request) engine.Request { return ts.lps.request(req) }
+
+func (ts *textStream) text(piece string) error {
+	return ts.stream.send(ts.chunk(textChoice{Index: ts.index, Text: piece}))
+}
+
+func (ts *textStream) end(res engine.Result) (any, error) {
+	return ts.chunk(textChoice{Index: ts.index, FinishReason: finish(res)}), nil
+}
+
+func (ts *textStream) chunk(choice textChoice) textCompletion {
+	if ts.lps != nil {
+		choice.Logprobs = textLogprobsOf(ts.lps.take(), ts.offset)
+	}
+	ts.offset += len(choice.Text)
+	return textCompletion{completionHeader: ts.head, Choices: []textChoice{choice}}
 }
 
 func finish(res engine.Result) *string {
@@ -391,7 +388,7 @@ func (s *eventStream) fail(err error) error {
 	}
 	ae := toAPIError(err)
 	if ae.Status >= http.StatusInternalServerError {
-		s.log.Error("stream failed", "id", s.c.Get(requestIDHeader), "err", err)
+		s.log.Error("stream failed", "id", exchangeOf(s.c).id, "err", err)
 	}
 	if body, err := json.Marshal(errorBody{Error: ae}); err == nil {
 		_ = s.write(body)

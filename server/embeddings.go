@@ -53,10 +53,11 @@ func (s *Server) embeddings(c echo.Context) error {
 	if err := s.decodeBody(c, &body); err != nil {
 		return err
 	}
-	m, err := s.model(c, body.Model)
+	m, release, err := s.acquire(c, body.Model)
 	if err != nil {
 		return err
 	}
+	defer release()
 	inputs, err := body.inputs()
 	if err != nil {
 		return err
@@ -65,8 +66,8 @@ func (s *Server) embeddings(c echo.Context) error {
 	if !ok {
 		return invalidParam("model", fmt.Sprintf("the model %q does not produce embeddings", body.Model))
 	}
-	cl := callOf(c)
-	cl.prompt = embeddingPrompt(inputs)
+	x := exchangeOf(c)
+	x.prompt = embeddingPrompt(inputs)
 	vectors, err := e.Embed(c.Request().Context(), inputs)
 	if err != nil {
 		return err
@@ -77,8 +78,8 @@ func (s *Server) embeddings(c echo.Context) error {
 		out.Usage.PromptTokens += v.Tokens
 	}
 	out.Usage.TotalTokens = out.Usage.PromptTokens
-	cl.result = engine.Result{PromptTokens: out.Usage.PromptTokens}
-	s.current().tokens.charge(identity(c).Subject, float64(out.Usage.PromptTokens))
+	x.result = engine.Result{PromptTokens: out.Usage.PromptTokens}
+	x.chargeTokens(out.Usage.PromptTokens)
 	return c.JSON(http.StatusOK, out)
 }
 

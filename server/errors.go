@@ -21,24 +21,63 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Message }
 
-func newAPIError(status int, typ, code, param, msg string) *apiError {
-	e := &apiError{Status: status, Type: typ, Message: msg}
+// The error types of OpenAI's wire format.
+const (
+	typeInvalidRequest = "invalid_request_error"
+	typePermission     = "permission_error"
+	typeServer         = "server_error"
+	typeRateLimit      = "requests" // what OpenAI sends with 429s
+)
+
+func newAPIError(status int, typ, msg string) *apiError {
+	return &apiError{Status: status, Type: typ, Message: msg}
+}
+
+// withCode sets the error's code; "" leaves it null.
+func (e *apiError) withCode(code string) *apiError {
 	if code != "" {
 		e.Code = &code
 	}
+	return e
+}
+
+// withParam names the request parameter at fault.
+func (e *apiError) withParam(param string) *apiError {
 	if param != "" {
 		e.Param = &param
 	}
 	return e
 }
 
+// requestError is the client's fault: a status of 4xx (or 501 for what
+// this server does not do) with OpenAI's invalid_request_error type.
+func requestError(status int, code, msg string) *apiError {
+	return newAPIError(status, typeInvalidRequest, msg).withCode(code)
+}
+
+// invalidParam is a 400 naming the parameter with a bad value.
 func invalidParam(param, msg string) *apiError {
-	return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_value", param, msg)
+	return requestError(http.StatusBadRequest, "invalid_value", msg).withParam(param)
+}
+
+// serverError is the server's side failing or busy: 5xx or 429.
+func serverError(status int, code, msg string) *apiError {
+	return newAPIError(status, typeServer, msg).withCode(code)
+}
+
+// permissionError is a 403: the caller is known but not allowed.
+func permissionError(code, msg string) *apiError {
+	return newAPIError(http.StatusForbidden, typePermission, msg).withCode(code)
+}
+
+// rateLimited is a 429 for a caller over its budget.
+func rateLimited(msg string) *apiError {
+	return newAPIError(http.StatusTooManyRequests, typeRateLimit, msg).withCode("rate_limit_exceeded")
 }
 
 func modelNotFound(name string) *apiError {
-	return newAPIError(http.StatusNotFound, "invalid_request_error", "model_not_found", "model",
-		fmt.Sprintf("the model %q does not exist; GET /v1/models lists the models served", name))
+	return requestError(http.StatusNotFound, "model_not_found",
+		fmt.Sprintf("the model %q does not exist; GET /v1/models lists the models served", name)).withParam("model")
 }
 
 // toAPIError maps any error a handler returns onto OpenAI's error shape.
@@ -55,19 +94,19 @@ func toAPIError(err error) *apiError {
 		if code == "" {
 			code = "invalid_value"
 		}
-		return newAPIError(http.StatusBadRequest, "invalid_request_error", code, inv.Param, inv.Message)
+		return requestError(http.StatusBadRequest, code, inv.Message).withParam(inv.Param)
 	case errors.Is(err, engine.ErrQueueFull), errors.Is(err, engine.ErrQueueTimeout):
-		return newAPIError(http.StatusTooManyRequests, "server_error", "server_busy", "", err.Error()+"; retry shortly")
+		return serverError(http.StatusTooManyRequests, "server_busy", err.Error()+"; retry shortly")
 	case errors.Is(err, engine.ErrClosed):
-		return newAPIError(http.StatusServiceUnavailable, "server_error", "model_unloaded", "", "the model is being unloaded; retry shortly")
+		return serverError(http.StatusServiceUnavailable, "model_unloaded", "the model is being unloaded; retry shortly")
 	case errors.As(err, &he):
 		msg := http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok {
 			msg = m
 		}
-		return newAPIError(he.Code, "invalid_request_error", "", "", msg)
+		return requestError(he.Code, "", msg)
 	}
-	return newAPIError(http.StatusInternalServerError, "server_error", "", "", "internal error; the server log has the details")
+	return serverError(http.StatusInternalServerError, "", "internal error; the server log has the details")
 }
 
 // errorBody is what OpenAI sends: {"error": {...}}.

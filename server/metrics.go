@@ -112,51 +112,28 @@ type promLogger struct{ s *Server }
 
 func (l promLogger) Println(v ...any) { l.s.log.Error("metrics: " + fmt.Sprint(v...)) }
 
-// observe counts every request once it is answered. Labels stay bounded
-// whatever clients send: the endpoint is the route template or
-// "unmatched", never the raw path nor a catch-all's pattern, and a model
-// is named only while it is loaded.
-func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		cl := callOf(c) // started here, so TTFT counts from arrival
-		if err := next(c); err != nil {
-			c.Error(err) // answer now, so the status counted is the one sent
-		}
-		s.metrics.record(c, cl, s.endpointOf(c), s.metricModel(c), time.Now())
-		return nil
+// record counts a finished request. Labels stay bounded whatever clients
+// send: the endpoint is the route template or "unmatched", never the raw
+// path nor a catch-all's pattern, and a model is named only while it is
+// loaded.
+func (m *metrics) record(x *exchange, endpoint, model string, end time.Time) {
+	m.requests.WithLabelValues(endpoint, strconv.Itoa(x.status), model).Inc()
+	if x.authFailure != "" {
+		m.authFailures.WithLabelValues(string(x.authFailure)).Inc()
 	}
-}
-
-func (s *Server) metricModel(c echo.Context) string {
-	name, _ := c.Get(modelKey).(string)
-	if _, loaded := s.models.info(name); !loaded {
-		return ""
-	}
-	return name
-}
-
-func (m *metrics) record(c echo.Context, cl *call, endpoint, model string, end time.Time) {
-	status := c.Response().Status
-	if c.Request().Context().Err() != nil && !c.Response().Committed {
-		status = 499 // the client went away before an answer
-	}
-	m.requests.WithLabelValues(endpoint, strconv.Itoa(status), model).Inc()
-	if reason, ok := c.Get(authFailureKey).(string); ok {
-		m.authFailures.WithLabelValues(reason).Inc()
-	}
-	res := cl.result
+	res := x.result
 	if res.PromptTokens > 0 {
 		m.promptTokens.WithLabelValues(model).Add(float64(res.PromptTokens))
 	}
 	if res.CompletionTokens > 0 {
 		m.outputTokens.WithLabelValues(model).Add(float64(res.CompletionTokens))
 	}
-	if cl.firstToken.IsZero() {
+	if x.firstToken.IsZero() {
 		return
 	}
-	m.ttft.WithLabelValues(model).Observe(cl.firstToken.Sub(cl.start).Seconds())
+	m.ttft.WithLabelValues(model).Observe(x.firstToken.Sub(x.start).Seconds())
 	if n := res.CompletionTokens; n > 1 {
-		m.tokenLatency.WithLabelValues(model).Observe(end.Sub(cl.firstToken).Seconds() / float64(n-1))
+		m.tokenLatency.WithLabelValues(model).Observe(end.Sub(x.firstToken).Seconds() / float64(n-1))
 	}
 }
 

@@ -2,9 +2,41 @@ package server
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/labstack/echo/v4"
 )
+
+// rateLimit admits a request if its subject has budget left under the
+// settings the request arrived with: one request, and a token budget not
+// yet overdrawn. What generation costs in tokens is charged when it ends
+// (chargeTokens).
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		x := exchangeOf(c)
+		subject := x.identity.Subject
+		ok, wait := x.settings.requests.take(subject, 1)
+		what := "requests"
+		if ok {
+			ok, wait = x.settings.tokens.take(subject, 0)
+			what = "tokens"
+		}
+		if !ok {
+			secs := max(1, int(wait.Round(time.Second)/time.Second))
+			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+			return rateLimited("rate limit reached for " + what + " per minute; retry in " + strconv.Itoa(secs) + "s")
+		}
+		return next(c)
+	}
+}
+
+// chargeTokens spends n tokens of the caller's budget, in the limiter of
+// the settings the request arrived with.
+func (x *exchange) chargeTokens(n int) {
+	x.settings.tokens.charge(x.identity.Subject, float64(n))
+}
 
 // limiter is a token bucket per subject: each subject may spend perMinute
 // units a minute, with up to a minute's worth at once. Charges may drive a

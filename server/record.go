@@ -105,33 +105,36 @@ func methodOf(r *http.Request) string {
 	return otherMethod
 }
 
-// modelServedKey says whether the model the request named was served
-// when it named it: an unload during the request does not turn the name
-// into unknown client text.
-const modelServedKey = "warden.model_served"
-
-// nameModel notes the model a request names, for the handler (modelKey)
-// and for the record.
-func (s *Server) nameModel(c echo.Context, name string) {
-	c.Set(modelKey, name)
-	_, served := s.models.info(name)
-	c.Set(modelServedKey, served)
+// nameModel notes the model a request names. Whether it is served is
+// taken now: an unload during the request does not turn the name into
+// unknown client text.
+func (s *Server) nameModel(x *exchange, name string) {
+	x.model = name
+	_, x.modelServed = s.models.info(name)
 }
 
 // recordedModel is the model to store for the request: its name if that
 // names a model served when the request named it or now (an admin load
 // serves it from the end of the request on), a keyed hash otherwise, and
 // "" if the request named none.
-func (s *Server) recordedModel(c echo.Context) string {
-	name, ok := c.Get(modelKey).(string)
-	if !ok {
+func (s *Server) recordedModel(x *exchange) string {
+	if x.model == "" {
 		return ""
 	}
-	served, _ := c.Get(modelServedKey).(bool)
-	if _, now := s.models.info(name); served || now {
-		return name
+	if _, now := s.models.info(x.model); x.modelServed || now {
+		return x.model
 	}
-	return s.unknownValue("model", name)
+	return s.unknownValue("model", x.model)
+}
+
+// loadedModel is the model to label metrics with: the one the request
+// named while it is loaded, so that labels stay bounded whatever clients
+// send.
+func (s *Server) loadedModel(x *exchange) string {
+	if _, loaded := s.models.info(x.model); !loaded {
+		return ""
+	}
+	return x.model
 }
 
 // scrubName replaces name in msg, as is and as %q quotes it, with what the

@@ -120,15 +120,16 @@ func New(cfg Config) (*Server, error) {
 	// X-Real-IP are client input, and the audit log must not take a
 	// caller's word for where it is.
 	e.IPExtractor = echo.ExtractIPDirect()
-	// requestLog names the request first; observe and auditCalls see
-	// panics as the 500s recoverPanics turns them into.
-	e.Use(s.requestLog, s.observe, securityHeaders, s.auditCalls, s.recoverPanics)
+	// track makes each request's exchange first and finishes it last, so
+	// that the log line, the metrics and the audit record see every
+	// answer, panics included as the 500s recoverPanics turns them into.
+	e.Use(s.track, securityHeaders, s.auditGate, s.recoverPanics)
 	e.GET("/healthz", s.healthz)
 	if err := s.serveMetrics(e); err != nil {
 		return nil, err
 	}
 
-	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit, releaseModel)
+	v1 := e.Group("/v1", s.authenticate, require(auth.RoleUser), s.rateLimit)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:model", s.getModel)
 	v1.POST("/chat/completions", s.chatCompletions)
@@ -210,10 +211,11 @@ func (s *Server) listModels(c echo.Context) error {
 }
 
 func (s *Server) getModel(c echo.Context) error {
-	m, err := s.model(c, c.Param("model"))
+	m, release, err := s.acquire(c, c.Param("model"))
 	if err != nil {
 		return err
 	}
+	defer release()
 	return c.JSON(http.StatusOK, modelObjectOf(m.Info()))
 }
 
@@ -221,35 +223,22 @@ func modelObjectOf(info engine.ModelInfo) modelObject {
 	return modelObject{ID: info.Name, Object: "model", Created: info.Created, OwnedBy: "warden"}
 }
 
-// model finds the model a request names, if the caller may use it.
-func (s *Server) model(c echo.Context, name string) (engine.Generator, error) {
+// acquire finds the model a request names, if the caller may use it, and
+// holds it until release: an unload waits for the request to let go.
+func (s *Server) acquire(c echo.Context, name string) (engine.Generator, func(), error) {
 	if name == "" {
-		return nil, invalidParam("model", "model is required")
+		return nil, nil, invalidParam("model", "model is required")
 	}
-	s.nameModel(c, name)
-	if !identity(c).MayUse(name) {
-		return nil, modelNotAllowed(name)
+	x := exchangeOf(c)
+	s.nameModel(x, name)
+	if !x.identity.MayUse(name) {
+		return nil, nil, modelNotAllowed(name)
 	}
 	m, ok := s.models.acquire(name)
 	if !ok {
-		return nil, modelNotFound(name)
+		return nil, nil, modelNotFound(name)
 	}
-	c.Set(heldModelKey, m)
-	return m.gen, nil
-}
-
-const heldModelKey = "warden.held_model"
-
-// releaseModel lets go of the model a request held, once it is answered.
-func releaseModel(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		defer func() {
-			if m, ok := c.Get(heldModelKey).(*served); ok {
-				m.release()
-			}
-		}()
-		return next(c)
-	}
+	return m.gen, m.release, nil
 }
 
 // decodeBody reads a JSON body into v. The body must fit the size limit and
@@ -266,9 +255,9 @@ func (s *Server) decodeBody(c echo.Context, v any) error {
 	case errors.As(err, &mbe):
 		return tooLarge(s.cfg.MaxBodyBytes)
 	case err != nil:
-		return newAPIError(http.StatusBadRequest, "invalid_request_error", "", "", "could not read the request body")
+		return requestError(http.StatusBadRequest, "", "could not read the request body")
 	case !utf8.Valid(body):
-		return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_encoding", "", "the request body is not valid UTF-8")
+		return requestError(http.StatusBadRequest, "invalid_encoding", "the request body is not valid UTF-8")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return jsonError(err)
@@ -277,7 +266,7 @@ func (s *Server) decodeBody(c echo.Context, v any) error {
 }
 
 func tooLarge(limit int64) *apiError {
-	return newAPIError(http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "",
+	return requestError(http.StatusRequestEntityTooLarge, "request_too_large",
 		fmt.Sprintf("the request body exceeds the limit of %d bytes", limit))
 }
 
@@ -290,12 +279,12 @@ func jsonError(err error) *apiError {
 		field := strings.TrimPrefix(typeErr.Field, "samplingFields.") // an embedded struct, not part of the API
 		return invalidParam(field, fmt.Sprintf("%s must be %s, not a JSON %s", field, jsonTypeName(typeErr), typeErr.Value))
 	case errors.As(err, &syntaxErr):
-		return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_json", "",
+		return requestError(http.StatusBadRequest, "invalid_json",
 			fmt.Sprintf("the request body is not valid JSON (offset %d): %v", syntaxErr.Offset, syntaxErr))
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_json", "", "the request body is not valid JSON: it ends early")
+		return requestError(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON: it ends early")
 	}
-	return newAPIError(http.StatusBadRequest, "invalid_request_error", "invalid_value", "", fmt.Sprintf("invalid request: %v", err))
+	return requestError(http.StatusBadRequest, "invalid_value", fmt.Sprintf("invalid request: %v", err))
 }
 
 func jsonTypeName(e *json.UnmarshalTypeError) string {
