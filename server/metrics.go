@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -86,8 +87,8 @@ func (s *Server) serveMetrics(e *echo.Echo) error {
 	h := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
 		ErrorLog: promLogger{s}, Registry: s.metrics.registry,
 	}))
-	role, err := ParseMetricsRole(string(cmp.Or(s.cfg.MetricsRole, auth.RoleAdmin)))
-	if err != nil {
+	role := cmp.Or(s.cfg.MetricsRole, auth.RoleAdmin)
+	if err := checkMetricsRole(role); err != nil {
 		return err
 	}
 	if role == MetricsOpen {
@@ -98,13 +99,35 @@ func (s *Server) serveMetrics(e *echo.Echo) error {
 	return nil
 }
 
+// MetricsRoles lists what Config.MetricsRole may be, the default first:
+// a role, or MetricsOpen. It is the one list that parsing, validation and
+// the configuration's allowed values come from.
+func MetricsRoles() []auth.Role {
+	return []auth.Role{auth.RoleAdmin, auth.RoleAuditor, auth.RoleUser, MetricsOpen}
+}
+
 // ParseMetricsRole reads the role /metrics needs as a command line or a
-// configuration file gives it: a role, or "none" for MetricsOpen.
+// configuration file gives it: a role, or "none" for MetricsOpen. Parse
+// a setting once, where it is read, and pass the auth.Role on.
 func ParseMetricsRole(s string) (auth.Role, error) {
-	if r := auth.Role(s); r == MetricsOpen || slices.Contains(auth.Roles(), r) {
-		return r, nil
+	r := auth.Role(s)
+	if err := checkMetricsRole(r); err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("metrics role %q: want admin, auditor, user or none", s)
+	return r, nil
+}
+
+// checkMetricsRole reports whether r is one of MetricsRoles.
+func checkMetricsRole(r auth.Role) error {
+	roles := MetricsRoles()
+	if slices.Contains(roles, r) {
+		return nil
+	}
+	names := make([]string, len(roles))
+	for i, role := range roles {
+		names[i] = string(role)
+	}
+	return fmt.Errorf("metrics role %q: want %s or %s", string(r), strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // promLogger hands the metrics handler's errors to the server's log.

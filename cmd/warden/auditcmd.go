@@ -25,7 +25,8 @@ import (
 // share where it lives.
 type auditOptions struct {
 	keyFile      string
-	text         string
+	textArg      string           // --audit-text as given
+	text         audit.TextPolicy // parsed from textArg by parse
 	failOpen     bool
 	retention    time.Duration
 	pseudonymKey string
@@ -39,7 +40,7 @@ func (a *auditOptions) registerLocation(f *pflag.FlagSet) {
 
 func (a *auditOptions) register(f *pflag.FlagSet) {
 	a.registerLocation(f)
-	f.StringVar(&a.text, "audit-text", string(audit.TextRedacted), "what the audit log keeps of prompts and answers: none, redacted (personal data replaced by [EMAIL], [PHONE]…) or full")
+	f.StringVar(&a.textArg, "audit-text", string(audit.TextRedacted), "what the audit log keeps of prompts and answers: none, redacted (personal data replaced by [EMAIL], [PHONE]…) or full")
 	f.BoolVar(&a.failOpen, "audit-fail-open", false, "keep serving when the audit log cannot be written, dropping records (default: refuse requests with 503)")
 	f.DurationVar(&a.retention, "audit-retention", audit.DefaultRetention, "delete audit records older than this (default 183 days: the EU AI Act's six months); 0 keeps everything")
 	f.StringVar(&a.pseudonymKey, "audit-pseudonym-key", "", "key file: redacted values become stable pseudonyms such as [EMAIL:3f9a1c2b] (HMAC), so equal values can be correlated")
@@ -127,12 +128,19 @@ func (a *auditOptions) key(dir store.Dir) ([]byte, error) {
 	return audit.LoadOrCreateKey(path)
 }
 
-// open opens the data directory's audit log for writing.
-func (a *auditOptions) open(ctx context.Context, dir store.Dir, log *slog.Logger) (*audit.Log, error) {
-	policy, err := audit.ParseTextPolicy(a.text)
+// parse reads --audit-text into a.text; serveOptions.validate runs it.
+func (a *auditOptions) parse() error {
+	text, err := audit.ParseTextPolicy(a.textArg)
 	if err != nil {
-		return nil, fmt.Errorf("--audit-text: %w", err)
+		return fmt.Errorf("--audit-text: %w", err)
 	}
+	a.text = text
+	return nil
+}
+
+// open opens the data directory's audit log for writing, under the text
+// policy parse read.
+func (a *auditOptions) open(ctx context.Context, dir store.Dir, log *slog.Logger) (*audit.Log, error) {
 	if a.retention < 0 {
 		return nil, fmt.Errorf("--audit-retention must be 0 or positive")
 	}
@@ -147,7 +155,7 @@ func (a *auditOptions) open(ctx context.Context, dir store.Dir, log *slog.Logger
 		}
 	}
 	l, err := audit.Open(ctx, auditPath(dir), audit.Options{
-		Key: key, TextPolicy: policy,
+		Key: key, TextPolicy: a.text,
 		Redactor: redact.New(redact.Options{Key: pseudonyms, Patterns: a.patterns.patterns, Words: a.words.words}),
 		FailOpen: a.failOpen, Logger: log,
 	})

@@ -18,7 +18,8 @@ import (
 // authOptions configure token verification; serve and token share them.
 type authOptions struct {
 	enabled     bool
-	keys        []string
+	keys        []string       // --auth-key as given
+	specs       []auth.KeySpec // parsed from keys by parse
 	jwksURL     string
 	issuer      string
 	audience    string
@@ -34,6 +35,19 @@ func (a *authOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&a.audience, "auth-audience", auth.DefaultAudience, "required aud claim")
 	f.DurationVar(&a.maxLifetime, "auth-max-ttl", auth.DefaultMaxLifetime, "longest token lifetime accepted")
 	f.DurationVar(&a.skew, "auth-skew", auth.DefaultSkew, "clock skew tolerated for exp, nbf and iat")
+}
+
+// parse reads --auth-key into a.specs; serveOptions.validate runs it.
+func (a *authOptions) parse() error {
+	a.specs = nil
+	for _, spec := range a.keys {
+		ks, err := auth.ParseKeySpec(spec)
+		if err != nil {
+			return fmt.Errorf("--auth-key: %w", err)
+		}
+		a.specs = append(a.specs, ks)
+	}
+	return nil
 }
 
 // usesLocalKey reports whether the data directory's own key is trusted.
@@ -95,11 +109,7 @@ func (a *authOptions) trustedKeys(dir store.Dir) ([]auth.Key, error) {
 		return []auth.Key{s.Public()}, nil
 	}
 	var keys []auth.Key
-	for _, spec := range a.keys {
-		ks, err := auth.ParseKeySpec(spec)
-		if err != nil {
-			return nil, fmt.Errorf("--auth-key: %w", err)
-		}
+	for _, ks := range a.specs {
 		loaded, err := auth.LoadKeys(ks)
 		if err != nil {
 			return nil, fmt.Errorf("--auth-key: %w", err)

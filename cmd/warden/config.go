@@ -12,6 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/warden-llm/warden/engine/fit"
+	"github.com/warden-llm/warden/server"
+	"github.com/warden-llm/warden/store/audit"
 )
 
 // configKey is one setting of the configuration file: a dotted key in the
@@ -20,7 +24,7 @@ import (
 type configKey struct {
 	key    string
 	flags  []string
-	values []string // for keys with a closed set of values, those values
+	values []string // for keys with a closed set of values, those values (valueNames)
 }
 
 // configKeys is the whole configuration schema. Every key maps onto a
@@ -53,21 +57,32 @@ func configKeys() []configKey {
 		{key: "models.batch", flags: []string{"batch"}},
 		{key: "models.threads", flags: []string{"threads"}},
 		{key: "models.gpu_layers", flags: []string{"gpu-layers"}},
-		{key: "models.kv_type", flags: []string{"kv-type"}, values: []string{"f16", "q8_0", "q4_0"}},
+		{key: "models.kv_type", flags: []string{"kv-type"}, values: valueNames(fit.CacheTypes())},
 		{key: "models.require_full_gpu", flags: []string{"require-full-gpu"}},
 		{key: "models.allow_unpinned", flags: []string{"allow-unpinned"}},
 		{key: "models.reverify", flags: []string{"reverify"}},
-		{key: "audit.text", flags: []string{"audit-text"}, values: []string{"none", "redacted", "full"}},
+		{key: "audit.text", flags: []string{"audit-text"}, values: valueNames(audit.TextPolicies())},
 		{key: "audit.fail_open", flags: []string{"audit-fail-open"}},
 		{key: "audit.retention", flags: []string{"audit-retention"}},
 		{key: "audit.key", flags: []string{"audit-key"}},
 		{key: "audit.pseudonym_key", flags: []string{"audit-pseudonym-key"}},
 		{key: "redact.patterns", flags: []string{"redact-pattern"}},
 		{key: "redact.words", flags: []string{"redact-words"}},
-		{key: "metrics.role", flags: []string{"metrics-role"}, values: []string{"admin", "auditor", "user", "none"}},
+		{key: "metrics.role", flags: []string{"metrics-role"}, values: valueNames(server.MetricsRoles())},
 		{key: "logging.level", flags: []string{"log-level"}, values: []string{"debug", "info", "warn", "error"}},
 		{key: "logging.format", flags: []string{"log-format"}, values: []string{"text", "json"}},
 	}
+}
+
+// valueNames is the allowed values of a key whose flag is parsed into a
+// type of its own, taken from the list that type's parser accepts, so
+// that a value is added in one place.
+func valueNames[T ~string](values []T) []string {
+	names := make([]string, len(values))
+	for i, v := range values {
+		names[i] = string(v)
+	}
+	return names
 }
 
 // envName is the variable that sets key: WARDEN_ and the key in capitals

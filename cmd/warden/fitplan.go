@@ -42,24 +42,20 @@ func makePlan(req planRequest) (*fit.Model, *fit.Placement, error) {
 type serveFit struct {
 	ctx, parallel, batch int
 	gpuLayers            int // negative: as many as fit
-	kvType               string
+	kvType               fit.CacheType
 	fullGPU              bool
 }
 
 // planServe runs serve's plan before anything loads: it logs the plan and
 // returns the number of layers to offload, or the refusal.
 func planServe(log *slog.Logger, path string, o serveFit) (int, error) {
-	kv, err := fit.ParseCacheType(o.kvType)
-	if err != nil {
-		return 0, fmt.Errorf("--kv-type: %w", err)
-	}
 	devices, err := detectDevices()
 	if err != nil {
 		return 0, err
 	}
 	est, p, err := makePlan(planRequest{
 		path:      path,
-		model:     fit.Options{Context: o.ctx, Parallel: o.parallel, Batch: o.batch, KVType: kv},
+		model:     fit.Options{Context: o.ctx, Parallel: o.parallel, Batch: o.batch, KVType: o.kvType},
 		gpuLayers: o.gpuLayers,
 		margin:    fit.DefaultMargin(),
 		fullGPU:   o.fullGPU,

@@ -35,7 +35,22 @@ func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) 
 	if err != nil {
 		return nil, nil, err
 	}
-	model, err := llamacpp.Load(ctx, llamacpp.Config{
+	model, err := llamacpp.Load(ctx, l.llamaConfig(choice, gpuLayers))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := choice.checkUnchanged(); err != nil {
+		model.Close()
+		return nil, nil, err
+	}
+	return model, choice, nil
+}
+
+// llamaConfig is what llama.cpp loads choice with: serve's settings, the
+// typed ones as validate parsed them.
+func (l *modelLoader) llamaConfig(choice *modelChoice, gpuLayers int) llamacpp.Config {
+	o := l.o
+	return llamacpp.Config{
 		Path:         choice.loadPath(),
 		Name:         choice.name,
 		SHA256:       choice.sha256,
@@ -48,15 +63,7 @@ func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) 
 		GPULayers:    gpuLayers,
 		KVType:       o.kvType,
 		Logger:       l.log,
-	})
-	if err != nil {
-		return nil, nil, err
 	}
-	if err := choice.checkUnchanged(); err != nil {
-		model.Close()
-		return nil, nil, err
-	}
-	return model, choice, nil
 }
 
 // Load implements server.ModelLoader: a pinned model, by lockfile name.

@@ -30,7 +30,8 @@ type serveOptions struct {
 	batch         int
 	threads       int
 	gpuLayers     int
-	kvType        string
+	kvTypeArg     string        // --kv-type as given
+	kvType        fit.CacheType // parsed from kvTypeArg by validate
 	fullGPU       bool
 	queue         int
 	queueTimeout  time.Duration
@@ -44,7 +45,8 @@ type serveOptions struct {
 	tlsCert       string
 	tlsKey        string
 	audit         auditOptions
-	metricsRole   string
+	metricsArg    string    // --metrics-role as given
+	metricsRole   auth.Role // parsed from metricsArg by validate
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -93,7 +95,7 @@ when such an address is served without TLS.`,
 	f.IntVar(&o.batch, "batch", llamacpp.DefaultBatch, "most tokens evaluated in one decode step")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads for llama.cpp (default: all cores)")
 	f.IntVar(&o.gpuLayers, "gpu-layers", -1, "layers to offload to a GPU when one is available (-1: as many as fit)")
-	f.StringVar(&o.kvType, "kv-type", "f16", "KV cache type: f16, q8_0 (half the size) or q4_0 (a quarter; both need flash attention)")
+	f.StringVar(&o.kvTypeArg, "kv-type", string(fit.CacheF16), "KV cache type: f16, q8_0 (half the size) or q4_0 (a quarter; both need flash attention)")
 	f.BoolVar(&o.fullGPU, "require-full-gpu", false, "refuse to start unless every layer fits on the GPUs")
 	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "DEVELOPMENT ONLY: load a model that models.lock does not pin")
 	f.BoolVar(&o.reverify, "reverify", false, "hash the model in full even if the verified-hash cache knows the file")
@@ -103,15 +105,19 @@ when such an address is served without TLS.`,
 	f.IntVar(&o.rateTokens, "rate-tokens", 0, "prompt plus completion tokens per minute allowed to each subject (0: no limit)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
-	f.StringVar(&o.metricsRole, "metrics-role", "admin", "role a token needs for GET /metrics: admin, auditor, user, or none for no token")
+	f.StringVar(&o.metricsArg, "metrics-role", string(auth.RoleAdmin), "role a token needs for GET /metrics: admin, auditor, user, or none for no token")
 	o.auth.register(f)
 	o.audit.register(f)
 	return cmd
 }
 
 // validate checks what can be checked before anything is opened or
-// loaded; warden config check runs it too.
-func (o serveOptions) validate() error {
+// loaded, and parses the options that have types of their own (the KV
+// cache type, the metrics role, the audit text policy, the trusted key
+// specs) into o: that is the one place they are parsed, and everything
+// downstream takes the typed values. serve, warden config check and
+// reload all run it.
+func (o *serveOptions) validate() error {
 	if err := auth.CheckListenAddress(o.host, o.auth.enabled); err != nil {
 		return err
 	}
@@ -125,21 +131,17 @@ func (o serveOptions) validate() error {
 	case o.rateRequests < 0 || o.rateTokens < 0 || o.maxBody <= 0 || o.grace < 0:
 		return fmt.Errorf("--rate-requests and --rate-tokens must be ≥ 0, --max-body positive, --grace ≥ 0")
 	}
-	if _, err := server.ParseMetricsRole(o.metricsRole); err != nil {
+	var err error
+	if o.metricsRole, err = server.ParseMetricsRole(o.metricsArg); err != nil {
 		return fmt.Errorf("--metrics-role: %w", err)
 	}
-	if _, err := fit.ParseCacheType(o.kvType); err != nil {
+	if o.kvType, err = fit.ParseCacheType(o.kvTypeArg); err != nil {
 		return fmt.Errorf("--kv-type: %w", err)
 	}
-	if _, err := audit.ParseTextPolicy(o.audit.text); err != nil {
-		return fmt.Errorf("--audit-text: %w", err)
+	if err := o.audit.parse(); err != nil {
+		return err
 	}
-	for _, spec := range o.auth.keys {
-		if _, err := auth.ParseKeySpec(spec); err != nil {
-			return fmt.Errorf("--auth-key: %w", err)
-		}
-	}
-	return nil
+	return o.auth.parse()
 }
 
 func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
@@ -156,7 +158,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	} else if o.tlsCert == "" && !auth.IsLoopback(o.host) {
 		log.Warn("serving beyond loopback without TLS: tokens and prompts cross the network in clear; pass --tls-cert and --tls-key", "host", o.host)
 	}
-	if auth.Role(o.metricsRole) == server.MetricsOpen && !auth.IsLoopback(o.host) {
+	if o.metricsRole == server.MetricsOpen && !auth.IsLoopback(o.host) {
 		log.Warn("METRICS ARE OPEN (--metrics-role none) beyond loopback: anyone who reaches the port sees the models, their load and the traffic", "host", o.host)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -203,7 +205,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		TokensPerMinute:   o.rateTokens,
 		Settings:          settings(cmd, g.cfg),
 		Loader:            loader,
-		MetricsRole:       auth.Role(o.metricsRole),
+		MetricsRole:       o.metricsRole,
 		RecordKey:         server.DeriveRecordKey(auditKey),
 	}
 	revs, err := dir.OpenRevocations(ctx)

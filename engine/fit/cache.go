@@ -2,6 +2,7 @@ package fit
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/warden-llm/warden/engine/gguf"
@@ -20,15 +21,40 @@ const (
 	CacheQ4_0 CacheType = "q4_0"
 )
 
-// ParseCacheType accepts "f16", "q8_0" or "q4_0" in any case; "" means f16.
+// CacheTypes lists every CacheType, the default first: the one list that
+// parsing, validation and the configuration's allowed values come from.
+func CacheTypes() []CacheType { return []CacheType{CacheF16, CacheQ8_0, CacheQ4_0} }
+
+// ParseCacheType accepts one of CacheTypes in any case; "" means f16.
+// Parse a setting once, where it is read, and pass the CacheType on.
 func ParseCacheType(s string) (CacheType, error) {
-	switch c := CacheType(strings.ToLower(strings.TrimSpace(s))); c {
-	case "":
+	c := CacheType(strings.ToLower(strings.TrimSpace(s)))
+	if c == "" {
 		return CacheF16, nil
-	case CacheF16, CacheQ8_0, CacheQ4_0:
-		return c, nil
 	}
-	return "", fmt.Errorf("KV cache type %q: want f16, q8_0 or q4_0", s)
+	if !slices.Contains(CacheTypes(), c) {
+		return "", fmt.Errorf("KV cache type %q: want %s", s, cacheTypeChoices())
+	}
+	return c, nil
+}
+
+// Check reports whether c is one of CacheTypes (exactly, in lower case);
+// the zero CacheType, which means f16 wherever a default applies, is not.
+func (c CacheType) Check() error {
+	if !slices.Contains(CacheTypes(), c) {
+		return fmt.Errorf("KV cache type %q: want %s", string(c), cacheTypeChoices())
+	}
+	return nil
+}
+
+// cacheTypeChoices is "f16, q8_0 or q4_0", from CacheTypes.
+func cacheTypeChoices() string {
+	types := CacheTypes()
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func (c CacheType) ggml() gguf.GGMLType {

@@ -82,6 +82,32 @@ func TestParseCacheType(t *testing.T) {
 	}
 }
 
+// TestCacheTypesAreTheOneList: every CacheTypes entry parses to itself
+// and passes Check, the refusal names them all, and Check refuses what
+// only parsing may normalize.
+func TestCacheTypesAreTheOneList(t *testing.T) {
+	_, refusal := ParseCacheType("q5_1")
+	for _, c := range CacheTypes() {
+		if got, err := ParseCacheType(string(c)); err != nil || got != c {
+			t.Errorf("ParseCacheType(%q) = %q, %v", c, got, err)
+		}
+		if err := c.Check(); err != nil {
+			t.Errorf("%q.Check() = %v", c, err)
+		}
+		if refusal == nil || !strings.Contains(refusal.Error(), string(c)) {
+			t.Errorf("refusal %v does not offer %q", refusal, c)
+		}
+	}
+	if refusal == nil || !strings.Contains(refusal.Error(), "want f16, q8_0 or q4_0") {
+		t.Errorf("refusal %v, want the message it always gave", refusal)
+	}
+	for _, c := range []CacheType{"", "Q8_0", " f16", "q5_1"} {
+		if err := c.Check(); err == nil {
+			t.Errorf("%q.Check() accepted it", c)
+		}
+	}
+}
+
 // The first five are cell counts llama.cpp printed (llama_kv_cache: "N
 // cells, M/M seqs") when loading with these contexts; the rest follow the
 // same rule in llama_context's constructor.

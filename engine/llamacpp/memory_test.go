@@ -113,11 +113,7 @@ func estimateFor(t *testing.T, m *Model) *fit.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := fit.ParseCacheType(m.cfg.KVType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	est, err := fit.Estimate(f, fit.Options{Context: m.cfg.Context, Parallel: m.cfg.Parallel, Batch: m.cfg.Batch, KVType: kv})
+	est, err := fit.Estimate(f, fit.Options{Context: m.cfg.Context, Parallel: m.cfg.Parallel, Batch: m.cfg.Batch, KVType: m.cfg.KVType})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,10 +42,10 @@ type Config struct {
 
 	Threads   int // CPU threads; 0: all
 	GPULayers int // layers offloaded to a GPU; negative: all
-	// KVType is the KV cache element type: "f16" (the default), "q8_0" or
-	// "q4_0". Quantized caches need flash attention, which llama.cpp
-	// enables where the device supports it.
-	KVType string
+	// KVType is the KV cache element type, one of fit.CacheTypes; zero
+	// means fit.CacheF16. Quantized caches need flash attention, which
+	// llama.cpp enables where the device supports it.
+	KVType fit.CacheType
 	Logger *slog.Logger
 }
 
@@ -108,8 +108,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
 	}
 	cfg = withDefaults(cfg, facts)
-	kvType, err := fit.ParseCacheType(cfg.KVType)
-	if err != nil {
+	if err := cfg.KVType.Check(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -123,7 +122,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		gpuLayers = facts.layers + 1 // every block plus the output layer
 	}
 	gpuOnly := allOnGPU(gpuLayers, facts.layers, hasGPU(Devices()))
-	model, lctx, memory, err := openLlama(cfg, gpuLayers, gpuOnly, kvType)
+	model, lctx, memory, err := openLlama(cfg, gpuLayers, gpuOnly, cfg.KVType)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +166,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	m.log.Info("model loaded", "model", cfg.Name, "path", cfg.Path, "context", cfg.Context,
 		"parallel", cfg.Parallel, "threads", cfg.Threads, "template", m.template.Name(),
 		"load_time", time.Since(start).Round(time.Millisecond))
-	m.logMemory(meta, gpuLayers, kvType)
+	m.logMemory(meta, gpuLayers, cfg.KVType)
 	return m, nil
 }
 
@@ -194,6 +193,9 @@ func withDefaults(cfg Config, facts modelFacts) Config {
 	}
 	if cfg.Threads <= 0 {
 		cfg.Threads = runtime.NumCPU()
+	}
+	if cfg.KVType == "" {
+		cfg.KVType = fit.CacheF16
 	}
 	return cfg
 }

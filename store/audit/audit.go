@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,14 +42,32 @@ const (
 	TextFull     TextPolicy = "full"     // texts are stored as given
 )
 
+// TextPolicies lists every TextPolicy: the one list that parsing,
+// validation and the configuration's allowed values come from.
+func TextPolicies() []TextPolicy { return []TextPolicy{TextNone, TextRedacted, TextFull} }
+
 // ParseTextPolicy reads a policy name as given on a command line or in a
-// configuration file.
+// configuration file. Parse a setting once, where it is read, and pass
+// the TextPolicy on.
 func ParseTextPolicy(s string) (TextPolicy, error) {
-	switch p := TextPolicy(s); p {
-	case TextNone, TextRedacted, TextFull:
-		return p, nil
+	p := TextPolicy(s)
+	if err := p.Check(); err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("audit text policy %q: want none, redacted or full", s)
+	return p, nil
+}
+
+// Check reports whether p is one of TextPolicies.
+func (p TextPolicy) Check() error {
+	if slices.Contains(TextPolicies(), p) {
+		return nil
+	}
+	all := TextPolicies()
+	names := make([]string, len(all))
+	for i, q := range all {
+		names[i] = string(q)
+	}
+	return fmt.Errorf("audit text policy %q: want %s or %s", string(p), strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // Redactor removes secrets and personal data from free text.
@@ -133,7 +153,7 @@ func (o *Options) setDefaults() error {
 	if o.TextPolicy == "" {
 		o.TextPolicy = TextRedacted
 	}
-	if _, err := ParseTextPolicy(string(o.TextPolicy)); err != nil {
+	if err := o.TextPolicy.Check(); err != nil {
 		return err
 	}
 	if o.TextPolicy == TextRedacted && o.Redactor == nil {

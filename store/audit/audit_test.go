@@ -271,3 +271,20 @@ func TestParseTextPolicy(t *testing.T) {
 		t.Errorf("ParseTextPolicy(Full): %v", err)
 	}
 }
+
+// TestTextPoliciesAreTheOneList: every TextPolicies entry parses to
+// itself, and the refusal offers each of them.
+func TestTextPoliciesAreTheOneList(t *testing.T) {
+	_, refusal := ParseTextPolicy("everything")
+	for _, p := range TextPolicies() {
+		if got, err := ParseTextPolicy(string(p)); err != nil || got != p || p.Check() != nil {
+			t.Errorf("ParseTextPolicy(%q) = %q, %v", p, got, err)
+		}
+		if refusal == nil || !strings.Contains(refusal.Error(), string(p)) {
+			t.Errorf("refusal %v does not offer %q", refusal, p)
+		}
+	}
+	if err := TextPolicy("").Check(); err == nil {
+		t.Error("the empty policy passes Check; only Options may default it")
+	}
+}
