@@ -20,7 +20,7 @@ import (
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
 
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/lockfile"
 )
 
 // These tests run the real warden binary on a loopback port and talk to it

@@ -7,7 +7,7 @@ import (
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/llamacpp"
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/lockfile"
 	"github.com/warden-llm/warden/store"
 )
 

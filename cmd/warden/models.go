@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/lockfile"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/testmodel"
 	"github.com/warden-llm/warden/store"
 	"github.com/warden-llm/warden/store/hashcache"
 )

@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/lockfile"
 )
 
 func newModelsCommand(g *globalOptions) *cobra.Command {
