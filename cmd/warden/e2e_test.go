@@ -20,7 +20,8 @@ import (
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
 
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/trust"
 )
 
 // These tests run the real warden binary on a loopback port and talk to it
@@ -201,6 +202,9 @@ func runWarden(t *testing.T, args ...string) (string, error) {
 }
 
 const repoLock = "../../models.lock"
+
+// demoName is the built-in demo model's name, which repoLock pins.
+const demoName = trust.DemoName
 
 func chatParams(model, content string) openai.ChatCompletionNewParams {
 	return openai.ChatCompletionNewParams{

@@ -9,7 +9,7 @@ import (
 
 	"github.com/warden-llm/warden/engine/fit"
 	"github.com/warden-llm/warden/engine/llamacpp"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 func TestWithHypothetical(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/lockfile"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 // unloadable is a demo-shaped model that the pinned llama.cpp aborts on or

@@ -7,7 +7,7 @@ import (
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/llamacpp"
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/store"
 )
 
@@ -23,14 +23,15 @@ type modelLoader struct {
 
 // load checks arg (a lockfile name, a path, or "" for the demo) and loads
 // it. Only serve's own --model may be unpinned, under --allow-unpinned.
-func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) (*llamacpp.Model, *modelChoice, error) {
-	choice, err := chooseModel(ctx, modelRequest{arg: arg, lockPath: l.lockPath, allowUnpinned: allowUnpinned, reverify: l.o.reverify}, l.dir, l.log)
+func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) (*llamacpp.Model, *trust.Choice, error) {
+	req := trust.Request{Model: arg, LockPath: l.lockPath, AllowUnpinned: allowUnpinned, Reverify: l.o.reverify}
+	choice, err := trust.Choose(ctx, req, l.dir, l.log)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer choice.release()
+	defer choice.Release()
 	o := l.o
-	gpuLayers, err := planServe(l.log, choice.loadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
+	gpuLayers, err := planServe(l.log, choice.LoadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
 		gpuLayers: o.gpuLayers, kvType: o.kvType, fullGPU: o.fullGPU})
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +40,7 @@ func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := choice.checkUnchanged(); err != nil {
+	if err := choice.CheckUnchanged(); err != nil {
 		model.Close()
 		return nil, nil, err
 	}
@@ -48,12 +49,12 @@ func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) 
 
 // llamaConfig is what llama.cpp loads choice with: serve's settings, the
 // typed ones as validate parsed them.
-func (l *modelLoader) llamaConfig(choice *modelChoice, gpuLayers int) llamacpp.Config {
+func (l *modelLoader) llamaConfig(choice *trust.Choice, gpuLayers int) llamacpp.Config {
 	o := l.o
 	return llamacpp.Config{
-		Path:         choice.loadPath(),
-		Name:         choice.name,
-		SHA256:       choice.sha256,
+		Path:         choice.LoadPath(),
+		Name:         choice.Name,
+		SHA256:       choice.SHA256,
 		Context:      o.ctx,
 		Parallel:     o.parallel,
 		Batch:        o.batch,
@@ -68,7 +69,7 @@ func (l *modelLoader) llamaConfig(choice *modelChoice, gpuLayers int) llamacpp.C
 
 // Load implements server.ModelLoader: a pinned model, by lockfile name.
 func (l *modelLoader) Load(ctx context.Context, name string) (engine.Generator, error) {
-	if looksLikePath(name) {
+	if trust.LooksLikePath(name) {
 		return nil, fmt.Errorf("load %q: name a model pinned in models.lock, not a file", name)
 	}
 	m, _, err := l.load(ctx, name, false)
@@ -82,18 +83,5 @@ func (l *modelLoader) Load(ctx context.Context, name string) (engine.Generator, 
 // checks that it still pins the loaded file. An unpinned model served
 // under --allow-unpinned stays, as it was never pinned.
 func (l *modelLoader) StillPinned(_ context.Context, info engine.ModelInfo) error {
-	lock, err := lockfile.Read(l.lockPath)
-	if err != nil {
-		return fmt.Errorf("lockfile unreadable, so nothing is pinned: %w", err)
-	}
-	entry, err := lock.Lookup(info.Name)
-	switch {
-	case err != nil && l.o.allowUnpinned:
-		return nil
-	case err != nil:
-		return fmt.Errorf("models.lock no longer pins %q", info.Name)
-	case entry.SHA256 != info.SHA256:
-		return fmt.Errorf("models.lock now pins sha256 %s for %q; the loaded file has %s", entry.SHA256, info.Name, info.SHA256)
-	}
-	return nil
+	return trust.StillPinned(l.lockPath, info.Name, info.SHA256, l.o.allowUnpinned)
 }

@@ -17,7 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/trust"
 )
 
 func newModelsCommand(g *globalOptions) *cobra.Command {
@@ -226,31 +227,26 @@ func runModelsVerify(ctx context.Context, lockPath, dir string, names []string, 
 	return nil
 }
 
-// verifyEntry runs serve's checks on one file, hashing in full.
+// verifyEntry runs serve's checks on one file, hashing in full, with a
+// progress bar on progress.
 func verifyEntry(ctx context.Context, e lockfile.Entry, path string, progress io.Writer) ([]string, error) {
-	f, real, err := lockfile.OpenModel(path)
+	var bar *progressBar
+	warnings, err := trust.VerifyEntry(ctx, e, path, func(total int64) func(int64) {
+		bar = newProgressBar(progress, "hashing "+e.Name, total)
+		return bar.update
+	})
+	if bar != nil {
+		bar.finish()
+	}
+	return warnings, err
+}
+
+func fileSize(f *os.File) int64 {
+	info, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return 0
 	}
-	defer f.Close()
-	prot, err := lockfile.CheckProtection(f, real, uint32(os.Geteuid()))
-	if err != nil {
-		return nil, err
-	}
-	bar := newProgressBar(progress, "hashing "+e.Name, fileSize(f))
-	d, err := lockfile.HashFile(ctx, f, bar.update)
-	bar.finish()
-	if err != nil {
-		return prot.Warnings, err
-	}
-	if err := e.Verify(d); err != nil {
-		return prot.Warnings, err
-	}
-	header, err := gguf.ReadModel(f, d.Size)
-	if err != nil {
-		return prot.Warnings, fmt.Errorf("not a valid GGUF file: %w", err)
-	}
-	return prot.Warnings, e.CheckMetadata(lockfile.Describe(header))
+	return info.Size()
 }
 
 func newModelsListCommand(g *globalOptions) *cobra.Command {

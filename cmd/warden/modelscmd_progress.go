@@ -75,3 +75,11 @@ func renderBar(label string, done, total int64, elapsed time.Duration) string {
 	return fmt.Sprintf("%s [%s%s] %3d%%  %s/%s%s", label,
 		strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), pct, humanBytes(done), humanBytes(total), rate)
 }
+
+// percent is done as a whole percentage of total; an empty total is done.
+func percent(done, total int64) int {
+	if total <= 0 {
+		return 100
+	}
+	return int(done * 100 / total)
+}

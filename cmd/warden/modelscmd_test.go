@@ -6,18 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/lockfile"
-	"github.com/warden-llm/warden/engine/testmodel"
-	"github.com/warden-llm/warden/store"
+	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 // writeTestModel writes a one-layer demo-shaped model with the given seed
@@ -198,124 +195,6 @@ func TestCommittedDemoEntry(t *testing.T) {
 	}
 	if entry.Parameters == 0 || entry.ChatTemplateSHA256 == "" || entry.ApprovedAt == "" {
 		t.Errorf("demo entry lacks review fields: %+v", entry)
-	}
-}
-
-// pinned writes a lockfile pinning the file at path with e's extra fields.
-func pinned(t *testing.T, path string, edit func(*lockfile.Entry)) string {
-	t.Helper()
-	d, err := lockfile.Hash(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := lockfile.Entry{Name: "m", File: filepath.Base(path), SHA256: d.SHA256, Size: d.Size}
-	if edit != nil {
-		edit(&e)
-	}
-	lock := filepath.Join(t.TempDir(), "models.lock")
-	if err := lockfile.Write(lock, &lockfile.File{Models: []lockfile.Entry{e}}); err != nil {
-		t.Fatal(err)
-	}
-	return lock
-}
-
-func choose(t *testing.T, req modelRequest) (*modelChoice, string, error) {
-	t.Helper()
-	dir, err := store.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	c, err := chooseModel(context.Background(), req, dir, slog.New(slog.NewTextHandler(&logs, nil)))
-	if c != nil {
-		t.Cleanup(c.release)
-	}
-	return c, logs.String(), err
-}
-
-func TestChooseModelChecks(t *testing.T) {
-	dir := t.TempDir()
-	path := writeTestModel(t, dir, "m.gguf", 1)
-	c, _, err := choose(t, modelRequest{arg: path, lockPath: pinned(t, path, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.name != "m" || c.unpinned || c.sha256 != fileSHA(t, path) {
-		t.Errorf("choice %+v", c)
-	}
-
-	_, _, err = choose(t, modelRequest{arg: path, lockPath: pinned(t, path, func(e *lockfile.Entry) { e.Architecture = "qwen2" })})
-	if err == nil || !strings.Contains(err.Error(), "architecture is llama in the file, qwen2 in the lockfile") ||
-		!strings.Contains(err.Error(), "warden models add") {
-		t.Errorf("contradicting metadata: %v", err)
-	}
-
-	other := pinned(t, writeTestModel(t, t.TempDir(), "other.gguf", 2), nil)
-	_, _, err = choose(t, modelRequest{arg: path, lockPath: other})
-	if !errors.Is(err, lockfile.ErrNotPinned) || !strings.Contains(err.Error(), "warden models add --lock") {
-		t.Errorf("unpinned: %v", err)
-	}
-	c, logs, err := choose(t, modelRequest{arg: path, lockPath: other, allowUnpinned: true})
-	if err != nil || !c.unpinned || !strings.Contains(logs, "LOADING AN UNPINNED MODEL") {
-		t.Errorf("--allow-unpinned: %+v, %v\n%s", c, err, logs)
-	}
-
-	if err := os.Chmod(path, 0o460); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = choose(t, modelRequest{arg: path, lockPath: pinned(t, path, nil)})
-	if err == nil || !strings.Contains(err.Error(), "run: chmod 0440") {
-		t.Errorf("group-writable model: %v", err)
-	}
-}
-
-// The choice holds the hashed file open: llama.cpp is given that file even
-// if another is renamed into its place, and a write to the file itself
-// shows in checkUnchanged.
-func TestChoiceClosesTOCTOU(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("/proc/self/fd is Linux's")
-	}
-	dir := t.TempDir()
-	path := writeTestModel(t, dir, "m.gguf", 1)
-	hourAgo := time.Now().Add(-time.Hour) // so that a write moves the mtime whatever the clock's tick
-	if err := os.Chtimes(path, hourAgo, hourAgo); err != nil {
-		t.Fatal(err)
-	}
-	want := fileSHA(t, path)
-	c, _, err := choose(t, modelRequest{arg: path, lockPath: pinned(t, path, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	swap := writeTestModel(t, t.TempDir(), "m.gguf", 2)
-	if err := os.Rename(swap, path); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(c.loadPath(), "/proc/self/fd/") {
-		t.Fatalf("load path %s", c.loadPath())
-	}
-	if got := fileSHA(t, c.loadPath()); got != want {
-		t.Errorf("load path reads the swapped-in file: sha256 %s, hashed %s", got, want)
-	}
-	if err := c.checkUnchanged(); err != nil {
-		t.Errorf("a rename over the path changed the open file? %v", err)
-	}
-
-	// Write through the open file's own inode, as an in-place edit would.
-	if err := os.Chmod(c.loadPath(), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	w, err := os.OpenFile(c.loadPath(), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = w.WriteAt([]byte("x"), 100)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.checkUnchanged(); err == nil || !strings.Contains(err.Error(), "changed while it was loading") {
-		t.Errorf("in-place write not detected: %v", err)
 	}
 }
 

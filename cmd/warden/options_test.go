@@ -11,6 +11,7 @@ import (
 
 	"github.com/warden-llm/warden/auth"
 	"github.com/warden-llm/warden/engine/fit"
+	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/server"
 	"github.com/warden-llm/warden/store/audit"
 )
@@ -123,7 +124,7 @@ func TestLoaderTakesTypedKVType(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &modelLoader{o: *o}
-	cfg := l.llamaConfig(&modelChoice{name: "m", path: "/models/m.gguf", sha256: "abc"}, 7)
+	cfg := l.llamaConfig(&trust.Choice{Name: "m", Path: "/models/m.gguf", SHA256: "abc"}, 7)
 	if cfg.KVType != fit.CacheQ4_0 || cfg.Parallel != 2 || cfg.GPULayers != 7 || cfg.Name != "m" || cfg.Path != "/models/m.gguf" {
 		t.Errorf("llama.cpp config %+v", cfg)
 	}

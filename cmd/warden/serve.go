@@ -17,6 +17,7 @@ import (
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/fit"
 	"github.com/warden-llm/warden/engine/llamacpp"
+	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/server"
 	"github.com/warden-llm/warden/store/audit"
 )
@@ -241,8 +242,8 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	if o.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("ready", "addr", scheme+"://"+ln.Addr().String(), "model", choice.name, "auth", o.auth.enabled)
-	printTryIt(scheme, ln.Addr().String(), choice.name, o.auth.enabled && o.auth.usesLocalKey())
+	log.Info("ready", "addr", scheme+"://"+ln.Addr().String(), "model", choice.Name, "auth", o.auth.enabled)
+	printTryIt(scheme, ln.Addr().String(), choice.Name, o.auth.enabled && o.auth.usesLocalKey())
 	err = srv.Serve(ctx, ln, server.TLS{CertFile: o.tlsCert, KeyFile: o.tlsKey}, o.grace)
 	// Models an admin loaded are freed here; the first one by its defer.
 	closeCtx, cancel := context.WithTimeout(context.Background(), o.grace)
@@ -277,9 +278,9 @@ func settings(cmd *cobra.Command, cfg *config) map[string]map[string]string {
 
 // recordStart writes the server's start into the audit log, with what an
 // auditor needs to know about it: an unpinned model, or auth turned off.
-func recordStart(ctx context.Context, l *audit.Log, choice *modelChoice, authOn bool, log *slog.Logger) {
-	detail := fmt.Sprintf("version=%s model=%s sha256=%s unpinned=%t auth=%t", version, choice.name, choice.sha256, choice.unpinned, authOn)
-	err := l.Submit(ctx, audit.Record{Kind: audit.KindSystem, Action: "start", Model: choice.name, ModelSHA256: choice.sha256, Detail: detail})
+func recordStart(ctx context.Context, l *audit.Log, choice *trust.Choice, authOn bool, log *slog.Logger) {
+	detail := fmt.Sprintf("version=%s model=%s sha256=%s unpinned=%t auth=%t", version, choice.Name, choice.SHA256, choice.Unpinned, authOn)
+	err := l.Submit(ctx, audit.Record{Kind: audit.KindSystem, Action: "start", Model: choice.Name, ModelSHA256: choice.SHA256, Detail: detail})
 	if err != nil {
 		log.Error("AUDIT RECORD LOST", "action", "start", "err", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-llm/warden/engine/lockfile"
+	"github.com/warden-llm/warden/models/lockfile"
 )
 
 // These tests run the binary against models written by the test-model

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 func newTestModelCommand() *cobra.Command {

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 // modelFile is a model header with its tensor infos, edited by a test case

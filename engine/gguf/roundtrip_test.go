@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 // TestTestModelRoundTrip checks the test-model writer against the hardened

@@ -14,7 +14,7 @@ import (
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 func TestJSONObjectFormatParses(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/warden-llm/warden/engine/fit"
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 // sharedModel is the path of one of the tiny real models in

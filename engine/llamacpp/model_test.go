@@ -16,7 +16,7 @@ import (
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/chat"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 func loadDemo(t testing.TB, parallel int) *Model {

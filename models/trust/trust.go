@@ -1,4 +1,16 @@
-package main
+// Package trust decides whether Warden may load a model file. It resolves
+// what the operator named (a models.lock name, a .gguf path, or nothing
+// for the built-in demo model) to a file and passes it only if every check
+// holds: the file's protection on disk, its SHA-256 and size against
+// models.lock, and its GGUF header against both the hardened parser and
+// the lockfile entry.
+//
+// Package lockfile holds the lockfile's format and the single checks; this
+// package composes them into the policy serve, the admin load endpoint,
+// the lockfile reload and "warden models verify" apply. A file that
+// passes is held open (see Choice.LoadPath), so that what loads is what
+// was hashed.
+package trust
 
 import (
 	"context"
@@ -14,58 +26,51 @@ import (
 	"time"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/lockfile"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/lockfile"
 	"github.com/warden-llm/warden/store"
 	"github.com/warden-llm/warden/store/hashcache"
 )
 
-// demoName is the lockfile name of the built-in demo model.
-const demoName = "warden-demo"
-
-// demoMode is the demo model's mode: private to Warden's user and group,
-// like any model file should be.
-const demoMode = 0o440
-
-// modelRequest is what serve asks chooseModel for.
-type modelRequest struct {
-	arg           string // --model: a lockfile name, a .gguf path, or "" for the demo
-	lockPath      string
-	allowUnpinned bool
-	reverify      bool // hash in full even if the hash cache knows the file
+// Request is what a caller asks Choose for.
+type Request struct {
+	Model         string // a lockfile name, a .gguf path, or "" for the demo model
+	LockPath      string // models.lock
+	AllowUnpinned bool   // load a file the lockfile does not pin (development only)
+	Reverify      bool   // hash in full even if the hash cache knows the file
 }
 
-// modelChoice is a model file that passed every check. It holds the file
-// open: llama.cpp is handed that open file (see loadPath), so what loads
-// is what was hashed even if the path is swapped in between.
-type modelChoice struct {
-	name     string
-	path     string // the file as resolved on disk, for people to read
-	sha256   string
-	unpinned bool // loaded under --allow-unpinned; the audit log records it
+// Choice is a model file that passed every check. It holds the file open:
+// the loader is handed that open file (see LoadPath), so what loads is
+// what was hashed even if the path is swapped in between. Release it once
+// the model is loaded.
+type Choice struct {
+	Name     string // the lockfile entry's name, or the file's base name if unpinned
+	Path     string // the file as resolved on disk, for people to read
+	SHA256   string
+	Unpinned bool // loaded under AllowUnpinned; the audit log records it
 	file     *os.File
 	identity hashcache.Identity
 }
 
-// loadPath is the path to give llama.cpp. On Linux it is the open file's
+// LoadPath is the path to give the loader. On Linux it is the open file's
 // /proc/self/fd entry, which reopens that very inode whatever has become
 // of its name since.
-func (c *modelChoice) loadPath() string {
+func (c *Choice) LoadPath() string {
 	if c.file != nil && runtime.GOOS == "linux" {
 		return "/proc/self/fd/" + strconv.Itoa(int(c.file.Fd()))
 	}
-	return c.path
+	return c.Path
 }
 
-// checkUnchanged confirms, after the load, that the file still has the
+// CheckUnchanged confirms, after the load, that the file still has the
 // identity it had when hashed (device, inode, size, mtime): a write during
 // the load would change its mtime or size. The ctime is left out because a
 // rename over the old name or a chmod moves it without touching the
-// content. Where llama.cpp was given the path rather than the open file,
+// content. Where the loader was given the path rather than the open file,
 // the path must still name the hashed file too. The load maps the file, so
 // a later write would be seen as well; the file's protection (see
 // lockfile.CheckProtection) is what forbids that.
-func (c *modelChoice) checkUnchanged() error {
+func (c *Choice) CheckUnchanged() error {
 	if c.file == nil {
 		return nil
 	}
@@ -75,19 +80,19 @@ func (c *modelChoice) checkUnchanged() error {
 	}
 	if !sameContent(now, c.identity) {
 		return fmt.Errorf("model %q (%s) changed while it was loading: size %d → %d, mtime %s → %s; refusing to serve it",
-			c.name, c.path, c.identity.Size, now.Size,
+			c.Name, c.Path, c.identity.Size, now.Size,
 			time.Unix(0, c.identity.MtimeNS).UTC().Format(time.RFC3339Nano), time.Unix(0, now.MtimeNS).UTC().Format(time.RFC3339Nano))
 	}
-	if c.loadPath() != c.path {
+	if c.LoadPath() != c.Path {
 		return nil
 	}
-	f, err := os.Open(c.path)
+	f, err := os.Open(c.Path)
 	if err != nil {
-		return fmt.Errorf("model %q: %w", c.name, err)
+		return fmt.Errorf("model %q: %w", c.Name, err)
 	}
 	defer f.Close()
 	if named, err := hashcache.IdentityOf(f); err != nil || !sameContent(named, c.identity) {
-		return fmt.Errorf("model %q: %s was replaced while it was loading; refusing to serve it", c.name, c.path)
+		return fmt.Errorf("model %q: %s was replaced while it was loading; refusing to serve it", c.Name, c.Path)
 	}
 	return nil
 }
@@ -98,45 +103,46 @@ func sameContent(a, b hashcache.Identity) bool {
 	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.MtimeNS == b.MtimeNS
 }
 
-// release closes the file once llama.cpp has its own mapping.
-func (c *modelChoice) release() {
+// Release closes the file once the loader has its own mapping.
+func (c *Choice) Release() {
 	if c.file != nil {
 		c.file.Close()
 		c.file = nil
 	}
 }
 
-// chooseModel resolves --model to a file and checks it: its protection on
+// Choose resolves req.Model to a file and checks it: its protection on
 // disk, its SHA-256 and size against the lockfile, and its GGUF header
-// against both the hardened parser and the entry. An empty arg means the
-// built-in demo model, which is written into the data directory on first
-// use.
-func chooseModel(ctx context.Context, req modelRequest, dir store.Dir, log *slog.Logger) (*modelChoice, error) {
-	lock, err := lockfile.Read(req.lockPath)
+// against both the hardened parser and the entry. An empty req.Model means
+// the built-in demo model, which is written into dir's models folder on
+// first use. Hashes are cached in dir's verified-hash cache unless
+// req.Reverify is set.
+func Choose(ctx context.Context, req Request, dir store.Dir, log *slog.Logger) (*Choice, error) {
+	lock, err := lockfile.Read(req.LockPath)
 	if err != nil {
-		if !req.allowUnpinned {
+		if !req.AllowUnpinned {
 			return nil, fmt.Errorf("%w\n(run from the directory holding models.lock, or pass --lock FILE)", err)
 		}
 		log.Warn("no usable lockfile: every model is unpinned", "err", err)
 		lock = &lockfile.File{}
 	}
-	v := &verifier{lock: lock, lockPath: req.lockPath, allowUnpinned: req.allowUnpinned, reverify: req.reverify, log: log}
+	v := &verifier{lock: lock, lockPath: req.LockPath, allowUnpinned: req.AllowUnpinned, reverify: req.Reverify, log: log}
 	v.cache = openHashCache(ctx, dir, log)
 	if v.cache != nil {
 		defer v.cache.Close() // needed only while verifying
 	}
 
-	if req.arg == "" || req.arg == demoName {
-		path, entry, err := ensureDemo(lock, dir, req.allowUnpinned, log)
+	if req.Model == "" || req.Model == DemoName {
+		path, entry, err := ensureDemo(lock, dir, req.AllowUnpinned, log)
 		if err != nil {
 			return nil, err
 		}
 		return v.check(ctx, path, entry)
 	}
-	if !looksLikePath(req.arg) {
-		entry, err := lock.Lookup(req.arg)
+	if !LooksLikePath(req.Model) {
+		entry, err := lock.Lookup(req.Model)
 		if err != nil {
-			return nil, fmt.Errorf("--model %q: %w (pass a .gguf path, or pin the model in %s)", req.arg, err, req.lockPath)
+			return nil, fmt.Errorf("--model %q: %w (pass a .gguf path, or pin the model in %s)", req.Model, err, req.LockPath)
 		}
 		models, err := dir.Models()
 		if err != nil {
@@ -145,11 +151,11 @@ func chooseModel(ctx context.Context, req modelRequest, dir store.Dir, log *slog
 		c, err := v.check(ctx, filepath.Join(models, entry.File), &entry)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w (--model %s serves the pinned file %s from %s: copy the approved file there, or pass its path)",
-				err, req.arg, entry.File, models)
+				err, req.Model, entry.File, models)
 		}
 		return c, err
 	}
-	return v.check(ctx, req.arg, nil)
+	return v.check(ctx, req.Model, nil)
 }
 
 // openHashCache opens the verified-hash cache. Without it every start
@@ -163,7 +169,12 @@ func openHashCache(ctx context.Context, dir store.Dir, log *slog.Logger) *hashca
 	return c
 }
 
-// verifier runs the checks of chooseModel on one file.
+// LooksLikePath tells a file argument from a lockfile name.
+func LooksLikePath(arg string) bool {
+	return strings.ContainsRune(arg, filepath.Separator) || strings.HasSuffix(arg, ".gguf")
+}
+
+// verifier runs the checks of Choose on one file.
 type verifier struct {
 	lock          *lockfile.File
 	lockPath      string
@@ -175,7 +186,7 @@ type verifier struct {
 
 // check verifies the file at path against want, or, when want is nil,
 // against whichever entry pins a file of that name.
-func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry) (_ *modelChoice, err error) {
+func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry) (_ *Choice, err error) {
 	f, real, err := lockfile.OpenModel(path)
 	if err != nil {
 		return nil, err
@@ -205,9 +216,9 @@ func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry)
 	if err != nil {
 		return nil, fmt.Errorf("refusing %s: not a valid GGUF file: %w", path, err)
 	}
-	choice := &modelChoice{name: entry.Name, path: real, sha256: digest.SHA256, file: f, identity: sum.Identity}
+	choice := &Choice{Name: entry.Name, Path: real, SHA256: digest.SHA256, file: f, identity: sum.Identity}
 	if entry.SHA256 == "" {
-		choice.unpinned = true
+		choice.Unpinned = true
 		v.log.Warn("LOADING AN UNPINNED MODEL (--allow-unpinned): nothing checks that these weights were approved",
 			"model", entry.Name, "path", real, "sha256", digest.SHA256)
 	} else if err := entry.CheckMetadata(lockfile.Describe(header)); err != nil {
@@ -215,7 +226,7 @@ func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry)
 			path, err, v.lockPath, path)
 	}
 	v.log.Info("model verified", "model", entry.Name, "path", real, "sha256", digest.SHA256,
-		"hash_cached", sum.Cached, "read_only_mount", prot.ReadOnlyMount, "pinned", !choice.unpinned)
+		"hash_cached", sum.Cached, "read_only_mount", prot.ReadOnlyMount, "pinned", !choice.Unpinned)
 	return choice, nil
 }
 
@@ -243,7 +254,7 @@ func (v *verifier) hash(ctx context.Context, f *os.File, path string) (hashcache
 }
 
 // entryFor finds the lockfile entry for the file and checks the digest
-// against it. An unpinned file allowed by --allow-unpinned gets an entry
+// against it. An unpinned file allowed by AllowUnpinned gets an entry
 // with only a name.
 func (v *verifier) entryFor(path string, want *lockfile.Entry, d lockfile.Digest) (lockfile.Entry, error) {
 	fix := fmt.Sprintf("if this file is a reviewed update, pin it again with: warden models add --lock %s %s; otherwise restore the approved file", v.lockPath, path)
@@ -269,46 +280,6 @@ func (v *verifier) entryFor(path string, want *lockfile.Entry, d lockfile.Digest
 			path, lockfile.ErrNotPinned, d.SHA256, d.Size, v.lockPath, path)
 	}
 	return lockfile.Entry{Name: strings.TrimSuffix(base, filepath.Ext(base))}, nil
-}
-
-// ensureDemo writes the demo model if needed and returns its path and
-// entry (nil when the lockfile does not pin it, which --allow-unpinned
-// permits). The writer is deterministic, so a file that differs from its
-// pin (an older Warden's, or a damaged one) is rewritten once; if it still
-// differs, this build's writer disagrees with the lockfile and the check
-// that follows says so.
-func ensureDemo(lock *lockfile.File, dir store.Dir, allowUnpinned bool, log *slog.Logger) (string, *lockfile.Entry, error) {
-	models, err := dir.Models()
-	if err != nil {
-		return "", nil, err
-	}
-	path := filepath.Join(models, demoName+".gguf")
-	entry, lookupErr := lock.Lookup(demoName)
-	if lookupErr != nil && !allowUnpinned {
-		return "", nil, fmt.Errorf("demo model: %w", lookupErr)
-	}
-	digest, err := lockfile.Hash(path)
-	stale := err == nil && lookupErr == nil && entry.Verify(digest) != nil
-	if errors.Is(err, os.ErrNotExist) || stale {
-		log.Info("writing the demo model", "path", path)
-		if _, _, err := testmodel.WriteFile(path, testmodel.Demo()); err != nil {
-			return "", nil, fmt.Errorf("write demo model: %w", err)
-		}
-	} else if err != nil {
-		return "", nil, fmt.Errorf("demo model: %w", err)
-	}
-	if err := os.Chmod(path, demoMode); err != nil {
-		return "", nil, fmt.Errorf("demo model: %w", err)
-	}
-	if lookupErr != nil {
-		return path, nil, nil
-	}
-	return path, &entry, nil
-}
-
-// looksLikePath tells a file argument from a lockfile name.
-func looksLikePath(arg string) bool {
-	return strings.ContainsRune(arg, filepath.Separator) || strings.HasSuffix(arg, ".gguf")
 }
 
 func fileSize(f *os.File) int64 {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/warden-llm/warden/engine/gguf"
-	"github.com/warden-llm/warden/engine/testmodel"
+	"github.com/warden-llm/warden/models/testmodel"
 )
 
 // header encodes a GGUF file with zeroed tensor data and parses it back.
