@@ -14,7 +14,10 @@ import (
 // Revocations is the list of revoked token ids. The server and the
 // `warden token revoke` command share it through SQLite, so a revocation
 // made from the command line applies to the very next request.
-type Revocations struct{ db *sql.DB }
+type Revocations struct {
+	db      *sql.DB
+	reasons *redact.Redactor // what a reason passes before it is stored
+}
 
 var revocationsSchema = []string{`
 CREATE TABLE revoked_tokens (
@@ -32,13 +35,19 @@ UPDATE revoked_tokens SET audited = 1 WHERE revoked_by NOT LIKE 'cli:%';
 CREATE INDEX revoked_tokens_unaudited ON revoked_tokens (revoked_at) WHERE audited = 0;`,
 }
 
-// OpenRevocations opens the data directory's revocation list.
-func (d Dir) OpenRevocations(ctx context.Context) (*Revocations, error) {
+// OpenRevocations opens the data directory's revocation list. reasons
+// redacts revocation reasons before they are stored: the operator's own
+// patterns and words with the built-in rules; nil means the built-in
+// rules alone (RedactReason).
+func (d Dir) OpenRevocations(ctx context.Context, reasons *redact.Redactor) (*Revocations, error) {
 	db, err := OpenSQLite(ctx, filepath.Join(d.path, "revocations.db"), SyncFull, revocationsSchema)
 	if err != nil {
 		return nil, fmt.Errorf("revocation list: %w", err)
 	}
-	r := &Revocations{db: db}
+	if reasons == nil {
+		reasons = builtinReasons
+	}
+	r := &Revocations{db: db, reasons: reasons}
 	if err := r.redactStoredReasons(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -46,15 +55,16 @@ func (d Dir) OpenRevocations(ctx context.Context) (*Revocations, error) {
 	return r, nil
 }
 
-// reasons redacts revocation reasons. It has no pseudonym key: the
-// command line, which revokes too, does not hold the server's.
-var reasons = redact.New(redact.Options{})
+// builtinReasons redacts revocation reasons with the built-in rules. It
+// has no pseudonym key: the command line, which revokes too, does not hold
+// the server's. It is never modified.
+var builtinReasons = redact.New(redact.Options{})
 
 // RedactReason is what the list keeps of a revocation's reason: free text,
 // typed by an administrator who may well name the person whose laptop was
 // lost, so personal data and secrets are replaced by placeholders such as
 // [EMAIL] before it is stored.
-func RedactReason(reason string) string { return reasons.Redact(reason) }
+func RedactReason(reason string) string { return builtinReasons.Redact(reason) }
 
 // redactStoredReasons redacts the reasons stored before reasons were
 // redacted on the way in. The list is small and redacting is idempotent,
@@ -72,7 +82,7 @@ func (r *Revocations) redactStoredReasons(ctx context.Context) error {
 			rows.Close()
 			return fmt.Errorf("revocation list: read reasons: %w", err)
 		}
-		if red := RedactReason(reason); red != reason {
+		if red := r.reasons.Redact(reason); red != reason {
 			stale[jti] = red
 		}
 	}
@@ -111,7 +121,7 @@ type Revocation struct {
 	Audited   bool // the audit log already has a record of it
 }
 
-// Revoke adds jti to the list, its reason redacted (RedactReason).
+// Revoke adds jti to the list, its reason redacted.
 // Revoking twice keeps the first entry and is not an error: the token is
 // revoked either way.
 func (r *Revocations) Revoke(ctx context.Context, rev Revocation) error {
@@ -121,7 +131,7 @@ func (r *Revocations) Revoke(ctx context.Context, rev Revocation) error {
 	_, err := r.db.ExecContext(ctx,
 		`INSERT INTO revoked_tokens (jti, revoked_at, revoked_by, reason, audited) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (jti) DO NOTHING`,
-		rev.TokenID, rev.RevokedAt.Unix(), rev.RevokedBy, RedactReason(rev.Reason), rev.Audited)
+		rev.TokenID, rev.RevokedAt.Unix(), rev.RevokedBy, r.reasons.Redact(rev.Reason), rev.Audited)
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", rev.TokenID, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warden-llm/warden/store/redact"
 )
 
 func TestRevocationsSurviveReopen(t *testing.T) {
@@ -15,7 +17,7 @@ func TestRevocationsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dir.OpenRevocations(ctx)
+	r, err := dir.OpenRevocations(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func TestRevocationsSurviveReopen(t *testing.T) {
 	r.Close()
 
 	// A second handle, as the CLI and the server each hold one.
-	r2, err := dir.OpenRevocations(ctx)
+	r2, err := dir.OpenRevocations(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestUnauditedRevocations(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := dir.OpenRevocations(ctx)
+	r, err := dir.OpenRevocations(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestRevocationReasonsAreRedacted(t *testing.T) {
 		}
 		return false
 	}
-	r, err := dir.OpenRevocations(ctx)
+	r, err := dir.OpenRevocations(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestRevocationReasonsAreRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
-	r, err = dir.OpenRevocations(ctx)
+	r, err = dir.OpenRevocations(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,5 +220,46 @@ func TestRevocationReasonsAreRedacted(t *testing.T) {
 	}
 	if onDisk() {
 		t.Error("the old reason's personal data is still in the file after it was redacted")
+	}
+}
+
+// The operator's own words and patterns reach revocation reasons, beside
+// the built-in rules, and the reasons already stored when the list is
+// opened with them.
+func TestRevocationReasonsTakeTheOperatorsRules(t *testing.T) {
+	ctx := context.Background()
+	dir, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := dir.OpenRevocations(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Revoke(ctx, Revocation{TokenID: "old", RevokedAt: time.Now(), RevokedBy: "ops", Reason: "Marie Curie left"}); err != nil {
+		t.Fatal(err)
+	}
+	plain.Close()
+
+	rules := redact.New(redact.Options{Words: []string{"Marie Curie"}})
+	r, err := dir.OpenRevocations(ctx, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = r.Revoke(ctx, Revocation{TokenID: "new", RevokedAt: time.Now(), RevokedBy: "ops", Reason: "laptop of marie curie, jane@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := r.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, rev := range list {
+		got[rev.TokenID] = rev.Reason
+	}
+	if got["old"] != "[NAME] left" || got["new"] != "laptop of [NAME], [EMAIL]" {
+		t.Errorf("reasons stored: %q", got)
 	}
 }

@@ -44,8 +44,29 @@ func (a *auditOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&a.failOpen, "audit-fail-open", false, "keep serving when the audit log cannot be written, dropping records (default: refuse requests with 503)")
 	f.DurationVar(&a.retention, "audit-retention", audit.DefaultRetention, "delete audit records older than this (default 183 days: the EU AI Act's six months); 0 keeps everything")
 	f.StringVar(&a.pseudonymKey, "audit-pseudonym-key", "", "key file: redacted values become stable pseudonyms such as [EMAIL:3f9a1c2b] (HMAC), so equal values can be correlated")
-	f.Var(&a.patterns, "redact-pattern", "NAME=regexp (Go RE2 syntax): text matching it is redacted as [NAME]; repeatable")
-	f.Var(&a.words, "redact-words", "file of names and other terms, one a line (# comments), redacted as [NAME] wherever they stand as whole words, in any case")
+	registerRedactRules(f, &a.patterns, &a.words)
+}
+
+// reasonRedactor is what revocation reasons pass before revocations.db
+// stores them: the operator's patterns and words with the built-in rules,
+// or nil for the built-in rules alone when there are none.
+func (a *auditOptions) reasonRedactor() *redact.Redactor {
+	return reasonRedactor(a.patterns, a.words)
+}
+
+func reasonRedactor(patterns patternsFlag, words wordsFlag) *redact.Redactor {
+	if len(patterns.patterns) == 0 && len(words.words) == 0 {
+		return nil
+	}
+	return redact.New(redact.Options{Patterns: patterns.patterns, Words: words.words})
+}
+
+// registerRedactRules adds --redact-pattern and --redact-words to a command
+// that stores text without opening the audit log (token revoke), so that
+// it applies the same rules, from the same configuration keys.
+func registerRedactRules(f *pflag.FlagSet, patterns *patternsFlag, words *wordsFlag) {
+	f.Var(patterns, "redact-pattern", "NAME=regexp (Go RE2 syntax): text matching it is redacted as [NAME]; repeatable")
+	f.Var(words, "redact-words", "file of names and other terms, one a line (# comments), redacted as [NAME] wherever they stand as whole words, in any case")
 }
 
 // patternsFlag is --redact-pattern. Each value is compiled as it is set,

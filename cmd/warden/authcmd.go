@@ -13,6 +13,7 @@ import (
 
 	"github.com/warden-llm/warden/auth"
 	"github.com/warden-llm/warden/store"
+	"github.com/warden-llm/warden/store/redact"
 )
 
 // authOptions configure token verification; serve and token share them.
@@ -215,12 +216,14 @@ func loadSigner(g *globalOptions, spec string) (auth.Signer, error) {
 
 func newTokenRevokeCommand(g *globalOptions) *cobra.Command {
 	var reason string
+	var patterns patternsFlag
+	var words wordsFlag
 	cmd := &cobra.Command{
 		Use:   "revoke JTI",
 		Short: "Revoke a token by its id (jti); a running server refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			revs, err := g.openRevocations(cmd.Context())
+			revs, err := g.openRevocations(cmd.Context(), reasonRedactor(patterns, words))
 			if err != nil {
 				return err
 			}
@@ -236,17 +239,19 @@ func newTokenRevokeCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the record (stored with personal data and secrets replaced by [EMAIL], [CARD]…)")
+	registerRedactRules(cmd.Flags(), &patterns, &words)
 	return cmd
 }
 
 // openRevocations opens the data directory's revocation list, the one a
-// server with the same --data-dir checks.
-func (g *globalOptions) openRevocations(ctx context.Context) (*store.Revocations, error) {
+// server with the same --data-dir checks; reasons redacts the reasons it
+// stores (nil: the built-in rules).
+func (g *globalOptions) openRevocations(ctx context.Context, reasons *redact.Redactor) (*store.Revocations, error) {
 	dir, err := g.openDataDir()
 	if err != nil {
 		return nil, err
 	}
-	return dir.OpenRevocations(ctx)
+	return dir.OpenRevocations(ctx, reasons)
 }
 
 func newTokenRevokedCommand(g *globalOptions) *cobra.Command {
@@ -255,7 +260,7 @@ func newTokenRevokedCommand(g *globalOptions) *cobra.Command {
 		Short: "List revoked token ids",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			revs, err := g.openRevocations(cmd.Context())
+			revs, err := g.openRevocations(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}

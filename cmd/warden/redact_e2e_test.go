@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,5 +60,34 @@ func TestRedactionRulesAgainstBinary(t *testing.T) {
 			!strings.Contains(out, "missing closing ]") {
 			t.Errorf("warden %s with a bad pattern: %v\n%s", args[0], err, out)
 		}
+	}
+}
+
+// TestRevocationReasonsTakeTheOperatorsRules: the configuration's word list
+// reaches revocation reasons too, through the command line and the admin
+// endpoint alike, so a listed name is on no disk file.
+func TestRevocationReasonsTakeTheOperatorsRules(t *testing.T) {
+	dir := t.TempDir()
+	words := filepath.Join(dir, "names.txt")
+	if err := os.WriteFile(words, []byte("Marie Curie\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, "models:\n  lock: "+repoLock+"\nredact:\n  words: "+words+"\n")
+	w := startWarden(t, "--config", path)
+	if out, err := runWarden(t, "token", "revoke", "--config", path, "--data-dir", w.dataDir,
+		"--reason", "laptop of Marie Curie", "jti-cli"); err != nil {
+		t.Fatalf("warden token revoke: %v\n%s", err, out)
+	}
+	admin := issueToken(t, w.dataDir, "--sub", "ops", "--role", "admin")
+	if code, resp := post(t, w.base+"/admin/tokens/revoke", admin, `{"jti": "jti-admin", "reason": "phone of marie curie"}`); code != http.StatusOK {
+		t.Fatalf("admin revoke: %d %s", code, resp)
+	}
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertNotOnDisk(t, w.dataDir, []string{"revocations.db", "audit.db"}, "Curie", "curie")
+	out, err := runWarden(t, "token", "revoked", "--data-dir", w.dataDir)
+	if err != nil || !strings.Contains(out, "laptop of [NAME]") || !strings.Contains(out, "phone of [NAME]") {
+		t.Errorf("warden token revoked: %v\n%s", err, out)
 	}
 }

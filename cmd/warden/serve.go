@@ -209,7 +209,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		MetricsRole:       o.metricsRole,
 		RecordKey:         server.DeriveRecordKey(auditKey),
 	}
-	revs, err := dir.OpenRevocations(ctx)
+	revs, err := dir.OpenRevocations(ctx, o.audit.reasonRedactor())
 	if err != nil {
 		return err
 	}
