@@ -45,7 +45,8 @@ func fakeSystem(t *testing.T) Prober {
 	write("block/dm-2/dm/name", "plain\n")
 	link("block/dm-2/slaves/sda1", "../../sda/sda1")
 	write("block/loop0/loop/backing_file", "/var/disk.img\n")
-	for devno, target := range map[string]string{"253:0": "dm-0", "253:1": "dm-1", "253:2": "dm-2", "8:0": "sda", "8:1": "sda/sda1", "7:0": "loop0"} {
+	write("block/loop0/loop0p1/partition", "1\n")
+	for devno, target := range map[string]string{"253:0": "dm-0", "253:1": "dm-1", "253:2": "dm-2", "8:0": "sda", "8:1": "sda/sda1", "7:0": "loop0", "259:0": "loop0/loop0p1"} {
 		link("dev/block/"+devno, "../../block/"+target)
 	}
 	link("class/block/dm-0", "../../block/dm-0")
@@ -62,6 +63,7 @@ func fakeSystem(t *testing.T) Prober {
 		"29 20 8:1 /srv /bind ro master:2 - ext4 /dev/sda1 rw",
 		"30 20 0:49 / /gone rw - ext4 /dev/sdz rw",
 		"31 20 9:9 / /nosys rw - ext4 /dev/md9 rw",
+		"32 20 259:0 / /looppart rw - ext4 /dev/loop0p1 rw",
 	}, "\n") + "\n"
 	if err := os.MkdirAll(filepath.Join(proc, "self"), 0o755); err != nil {
 		t.Fatal(err)
@@ -103,6 +105,7 @@ func TestVolumeEncryption(t *testing.T) {
 		{"fscrypt on a plain partition", makedev(8, 1), "/srv/m.gguf", fscryptYes, "yes (fscrypt)", true, true},
 		{"nfs", makedev(0, 47), "/nfs/m.gguf", fscryptNo, "unknown (nfs on /nfs (source server:/export) has no block device", false, false},
 		{"loop device", makedev(7, 0), "/loop/m.gguf", fscryptNo, "unknown (loop device loop0", false, false},
+		{"partition of a loop device", makedev(259, 0), "/looppart/m.gguf", fscryptNo, "unknown (loop device loop0", false, false},
 		{"fscrypt question failed", makedev(8, 1), "/srv/m.gguf", fscryptErr, "unknown (fscrypt policy: input/output error)", false, false},
 		{"fscrypt question failed, LUKS below", makedev(253, 0), "/luks/m.gguf", fscryptErr, "yes (dm-crypt dm-0)", true, true},
 		{"bind mount of a plain partition", makedev(8, 1), "/bind/m.gguf", fscryptNo, "no", true, false},
