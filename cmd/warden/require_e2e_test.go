@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/warden-llm/warden/models/volume"
+	"github.com/warden-llm/warden/store"
 )
 
 // hostPlacement is where a file in a fresh temporary folder lies on this
@@ -97,6 +100,24 @@ func TestRequireRefusesEndToEnd(t *testing.T) {
 	logs := w.logs.String()
 	if !strings.Contains(logs, "read_only_mount=false") || !strings.Contains(logs, "encrypted_volume=") {
 		t.Errorf("model verified line lacks the placement:\n%s", logs)
+	}
+}
+
+// TestRequireAdminLoad: the loader behind the admin load endpoint applies
+// models.require too; it refuses before llama.cpp is reached.
+func TestRequireAdminLoad(t *testing.T) {
+	if hostPlacement(t).ReadOnlyMount {
+		t.Skip("temporary folder is read-only here")
+	}
+	dir, err := store.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &modelLoader{lockPath: repoLock, o: serveOptions{require: []volume.Requirement{volume.ReadOnlyMount}},
+		dir: dir, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	_, err = l.Load(context.Background(), demoName)
+	if err == nil || !strings.Contains(err.Error(), "refusing to load: model ") || !strings.Contains(err.Error(), "read_only_mount: ") {
+		t.Errorf("admin load under read_only_mount: %v", err)
 	}
 }
 

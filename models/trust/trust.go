@@ -210,7 +210,7 @@ func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry)
 	// Before hashing: a file in the wrong place is refused without reading it.
 	place := Place(f, real, prot)
 	if err := place.Check(real, v.require); err != nil {
-		return nil, fmt.Errorf("refusing %s: %w", path, err)
+		return nil, fmt.Errorf("refusing to load: %w", err)
 	}
 	sum, err := v.hash(ctx, f, path)
 	if err != nil {
