@@ -146,3 +146,32 @@ func TestRequireModelsVerify(t *testing.T) {
 		t.Errorf("unknown requirement: %v", err)
 	}
 }
+
+// TestRequireReadOnlyMountAccepted: the positive side of read_only_mount,
+// where a mount can be made: in a private mount namespace (unshare), the
+// models folder is bind-mounted read-only over itself, and verify
+// --models-require read_only_mount must pass and report it. Skipped where
+// unshare cannot make a mount namespace.
+func TestRequireReadOnlyMountAccepted(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare here")
+	}
+	if err := exec.Command(unshare, "-rm", "true").Run(); err != nil {
+		t.Skipf("unshare -rm cannot make a mount namespace here: %v", err)
+	}
+	models := filepath.Join(t.TempDir(), "models")
+	if err := os.Mkdir(models, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(t.TempDir(), "models.lock")
+	path := writeTestModel(t, models, "a.gguf", 1)
+	if out, err := runWarden(t, "models", "add", "--lock", lock, path); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	script := `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" models verify --lock "$3" --dir "$1" --models-require read_only_mount`
+	out, err := exec.Command(unshare, "-rm", "sh", "-c", script, "sh", models, wardenBinary(t), lock).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok    a  ") || !strings.Contains(string(out), "read_only_mount=true") {
+		t.Errorf("verify on a read-only bind mount: %v\n%s", err, out)
+	}
+}
