@@ -61,6 +61,7 @@ func configKeys() []configKey {
 		{key: "models.require_full_gpu", flags: []string{"require-full-gpu"}},
 		{key: "models.allow_unpinned", flags: []string{"allow-unpinned"}},
 		{key: "models.reverify", flags: []string{"reverify"}},
+		{key: "models.require", flags: []string{"models-require"}},
 		{key: "audit.text", flags: []string{"audit-text"}, values: valueNames(audit.TextPolicies())},
 		{key: "audit.fail_open", flags: []string{"audit-fail-open"}},
 		{key: "audit.retention", flags: []string{"audit-retention"}},

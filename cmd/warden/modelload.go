@@ -24,7 +24,8 @@ type modelLoader struct {
 // load checks arg (a lockfile name, a path, or "" for the demo) and loads
 // it. Only serve's own --model may be unpinned, under --allow-unpinned.
 func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) (*llamacpp.Model, *trust.Choice, error) {
-	req := trust.Request{Model: arg, LockPath: l.lockPath, AllowUnpinned: allowUnpinned, Reverify: l.o.reverify}
+	req := trust.Request{Model: arg, LockPath: l.lockPath, AllowUnpinned: allowUnpinned, Reverify: l.o.reverify,
+		Require: l.o.require}
 	choice, err := trust.Choose(ctx, req, l.dir, l.log)
 	if err != nil {
 		return nil, nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/warden-llm/warden/engine/gguf"
 	"github.com/warden-llm/warden/models/lockfile"
 	"github.com/warden-llm/warden/models/trust"
+	"github.com/warden-llm/warden/models/volume"
 )
 
 func newModelsCommand(g *globalOptions) *cobra.Command {
@@ -168,14 +169,22 @@ func newEntry(path string, d lockfile.Digest, m lockfile.Metadata, o addOptions)
 
 func newModelsVerifyCommand(g *globalOptions) *cobra.Command {
 	var dir string
+	var requireArg []string
 	cmd := &cobra.Command{
 		Use:   "verify [NAME...]",
 		Short: "Re-hash pinned model files and check them against the lockfile",
 		Long: `Verify re-hashes the files of the named entries (default: all), never
 trusting the verified-hash cache, and checks each file's size, SHA-256, GGUF
 header and protection on disk as serve would. It exits non-zero if any model
-fails, naming what differs: expected vs actual.`,
+fails, naming what differs: expected vs actual. Each line also says where
+the file lies: read_only_mount and encrypted_volume (yes, no, or unknown
+and why); --models-require fails a model lacking what it names, as serve
+would refuse it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			require, err := volume.ParseRequirements(requireArg)
+			if err != nil {
+				return fmt.Errorf("--models-require (models.require): %w", err)
+			}
 			if dir == "" {
 				d, err := g.openDataDir()
 				if err != nil {
@@ -185,14 +194,15 @@ fails, naming what differs: expected vs actual.`,
 					return err
 				}
 			}
-			return runModelsVerify(cmd.Context(), g.lock, dir, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runModelsVerify(cmd.Context(), g.lock, dir, args, require, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "folder holding the model files (default: the data directory's models/)")
+	addRequireFlag(cmd.Flags(), &requireArg)
 	return cmd
 }
 
-func runModelsVerify(ctx context.Context, lockPath, dir string, names []string, stdout, stderr io.Writer) error {
+func runModelsVerify(ctx context.Context, lockPath, dir string, names []string, require []volume.Requirement, stdout, stderr io.Writer) error {
 	lock, err := lockfile.Read(lockPath)
 	if err != nil {
 		return err
@@ -210,16 +220,20 @@ func runModelsVerify(ctx context.Context, lockPath, dir string, names []string, 
 	}
 	failed := 0
 	for _, e := range entries {
-		warnings, err := verifyEntry(ctx, e, filepath.Join(dir, e.File), stderr)
-		for _, w := range warnings {
+		path := filepath.Join(dir, e.File)
+		found, err := verifyEntry(ctx, e, path, stderr)
+		for _, w := range found.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+		if err == nil {
+			err = found.Placement.Check(path, require)
 		}
 		if err != nil {
 			failed++
 			fmt.Fprintf(stdout, "FAIL  %s: %v\n", e.Name, err)
 			continue
 		}
-		fmt.Fprintf(stdout, "ok    %s  %s  %d bytes\n", e.Name, e.SHA256, e.Size)
+		fmt.Fprintf(stdout, "ok    %s  %s  %d bytes  %s\n", e.Name, e.SHA256, e.Size, placementText(found.Placement))
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d models failed verification", failed, len(entries))
@@ -229,16 +243,16 @@ func runModelsVerify(ctx context.Context, lockPath, dir string, names []string, 
 
 // verifyEntry runs serve's checks on one file, hashing in full, with a
 // progress bar on progress.
-func verifyEntry(ctx context.Context, e lockfile.Entry, path string, progress io.Writer) ([]string, error) {
+func verifyEntry(ctx context.Context, e lockfile.Entry, path string, progress io.Writer) (trust.Verified, error) {
 	var bar *progressBar
-	warnings, err := trust.VerifyEntry(ctx, e, path, func(total int64) func(int64) {
+	found, err := trust.VerifyEntry(ctx, e, path, func(total int64) func(int64) {
 		bar = newProgressBar(progress, "hashing "+e.Name, total)
 		return bar.update
 	})
 	if bar != nil {
 		bar.finish()
 	}
-	return warnings, err
+	return found, err
 }
 
 func fileSize(f *os.File) int64 {

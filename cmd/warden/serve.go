@@ -18,6 +18,7 @@ import (
 	"github.com/warden-llm/warden/engine/fit"
 	"github.com/warden-llm/warden/engine/llamacpp"
 	"github.com/warden-llm/warden/models/trust"
+	"github.com/warden-llm/warden/models/volume"
 	"github.com/warden-llm/warden/server"
 	"github.com/warden-llm/warden/store/audit"
 )
@@ -38,6 +39,8 @@ type serveOptions struct {
 	queueTimeout  time.Duration
 	allowUnpinned bool
 	reverify      bool
+	requireArg    []string             // --models-require as given
+	require       []volume.Requirement // parsed from requireArg by validate
 	maxBody       int64
 	grace         time.Duration
 	auth          authOptions
@@ -100,6 +103,7 @@ when such an address is served without TLS.`,
 	f.BoolVar(&o.fullGPU, "require-full-gpu", false, "refuse to start unless every layer fits on the GPUs")
 	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "DEVELOPMENT ONLY: load a model that models.lock does not pin")
 	f.BoolVar(&o.reverify, "reverify", false, "hash the model in full even if the verified-hash cache knows the file")
+	addRequireFlag(f, &o.requireArg)
 	f.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long running requests may take to finish")
 	f.IntVar(&o.rateRequests, "rate-requests", 600, "requests per minute allowed to each token subject (0: no limit)")
@@ -138,6 +142,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.kvType, err = fit.ParseCacheType(o.kvTypeArg); err != nil {
 		return fmt.Errorf("--kv-type: %w", err)
+	}
+	if o.require, err = volume.ParseRequirements(o.requireArg); err != nil {
+		return fmt.Errorf("--models-require (models.require): %w", err)
 	}
 	if err := o.audit.parse(); err != nil {
 		return err

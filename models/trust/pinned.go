@@ -7,40 +7,48 @@ import (
 
 	"github.com/warden-llm/warden/engine/gguf"
 	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/volume"
 )
+
+// Verified is what VerifyEntry found out besides whether the file passed.
+type Verified struct {
+	Warnings  []string         // the protection check's, each with its fix
+	Placement volume.Placement // where the file lies; zero if it could not be opened
+}
 
 // VerifyEntry runs Choose's checks on the file at path against the pinned
 // entry e, hashing in full, never trusting the verified-hash cache: its
 // protection on disk, size and SHA-256, and GGUF header. progress, if not
 // nil, is called once the file is open with its size and returns the
-// lockfile.HashFile progress function to use. The warnings are the
-// protection check's, returned even when a later check fails.
-func VerifyEntry(ctx context.Context, e lockfile.Entry, path string, progress func(total int64) func(done int64)) (warnings []string, err error) {
+// lockfile.HashFile progress function to use. The warnings and placement
+// are returned even when a later check fails.
+func VerifyEntry(ctx context.Context, e lockfile.Entry, path string, progress func(total int64) func(done int64)) (Verified, error) {
 	f, real, err := lockfile.OpenModel(path)
 	if err != nil {
-		return nil, err
+		return Verified{}, err
 	}
 	defer f.Close()
 	prot, err := lockfile.CheckProtection(f, real, uint32(os.Geteuid()))
 	if err != nil {
-		return nil, err
+		return Verified{}, err
 	}
+	found := Verified{Warnings: prot.Warnings, Placement: Place(f, real, prot)}
 	var update func(int64)
 	if progress != nil {
 		update = progress(fileSize(f))
 	}
 	d, err := lockfile.HashFile(ctx, f, update)
 	if err != nil {
-		return prot.Warnings, err
+		return found, err
 	}
 	if err := e.Verify(d); err != nil {
-		return prot.Warnings, err
+		return found, err
 	}
 	header, err := gguf.ReadModel(f, d.Size)
 	if err != nil {
-		return prot.Warnings, fmt.Errorf("not a valid GGUF file: %w", err)
+		return found, fmt.Errorf("not a valid GGUF file: %w", err)
 	}
-	return prot.Warnings, e.CheckMetadata(lockfile.Describe(header))
+	return found, e.CheckMetadata(lockfile.Describe(header))
 }
 
 // StillPinned re-reads the lockfile at lockPath and checks that it still

@@ -27,16 +27,18 @@ import (
 
 	"github.com/warden-llm/warden/engine/gguf"
 	"github.com/warden-llm/warden/models/lockfile"
+	"github.com/warden-llm/warden/models/volume"
 	"github.com/warden-llm/warden/store"
 	"github.com/warden-llm/warden/store/hashcache"
 )
 
 // Request is what a caller asks Choose for.
 type Request struct {
-	Model         string // a lockfile name, a .gguf path, or "" for the demo model
-	LockPath      string // models.lock
-	AllowUnpinned bool   // load a file the lockfile does not pin (development only)
-	Reverify      bool   // hash in full even if the hash cache knows the file
+	Model         string               // a lockfile name, a .gguf path, or "" for the demo model
+	LockPath      string               // models.lock
+	AllowUnpinned bool                 // load a file the lockfile does not pin (development only)
+	Reverify      bool                 // hash in full even if the hash cache knows the file
+	Require       []volume.Requirement // models.require: where the file must lie
 }
 
 // Choice is a model file that passed every check. It holds the file open:
@@ -126,7 +128,8 @@ func Choose(ctx context.Context, req Request, dir store.Dir, log *slog.Logger) (
 		log.Warn("no usable lockfile: every model is unpinned", "err", err)
 		lock = &lockfile.File{}
 	}
-	v := &verifier{lock: lock, lockPath: req.LockPath, allowUnpinned: req.AllowUnpinned, reverify: req.Reverify, log: log}
+	v := &verifier{lock: lock, lockPath: req.LockPath, allowUnpinned: req.AllowUnpinned, reverify: req.Reverify,
+		require: req.Require, log: log}
 	v.cache = openHashCache(ctx, dir, log)
 	if v.cache != nil {
 		defer v.cache.Close() // needed only while verifying
@@ -180,6 +183,7 @@ type verifier struct {
 	lockPath      string
 	allowUnpinned bool
 	reverify      bool
+	require       []volume.Requirement
 	cache         *hashcache.Cache // nil: always hash
 	log           *slog.Logger
 }
@@ -202,6 +206,11 @@ func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry)
 	}
 	for _, w := range prot.Warnings {
 		v.log.Warn(w)
+	}
+	// Before hashing: a file in the wrong place is refused without reading it.
+	place := Place(f, real, prot)
+	if err := place.Check(real, v.require); err != nil {
+		return nil, fmt.Errorf("refusing to load: %w", err)
 	}
 	sum, err := v.hash(ctx, f, path)
 	if err != nil {
@@ -226,8 +235,14 @@ func (v *verifier) check(ctx context.Context, path string, want *lockfile.Entry)
 			path, err, v.lockPath, path)
 	}
 	v.log.Info("model verified", "model", entry.Name, "path", real, "sha256", digest.SHA256,
-		"hash_cached", sum.Cached, "read_only_mount", prot.ReadOnlyMount, "pinned", !choice.Unpinned)
+		"hash_cached", sum.Cached, "read_only_mount", place.ReadOnlyMount, "encrypted_volume", place.Encryption.String(), "pinned", !choice.Unpinned)
 	return choice, nil
+}
+
+// Place tells where the open file f, resolved to real, lies: on a
+// read-only mount (as CheckProtection found) and on an encrypted volume.
+func Place(f *os.File, real string, prot lockfile.Protection) volume.Placement {
+	return volume.Placement{ReadOnlyMount: prot.ReadOnlyMount, Encryption: volume.System().Probe(f, real)}
 }
 
 // hash returns the file's SHA-256, from the cache when it can, logging

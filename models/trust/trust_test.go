@@ -17,6 +17,7 @@ import (
 	"github.com/warden-llm/warden/models/lockfile"
 	"github.com/warden-llm/warden/models/testmodel"
 	"github.com/warden-llm/warden/models/trust"
+	"github.com/warden-llm/warden/models/volume"
 	"github.com/warden-llm/warden/store"
 )
 
@@ -182,5 +183,25 @@ func TestStillPinned(t *testing.T) {
 	}
 	if err := trust.StillPinned(filepath.Join(t.TempDir(), "none.lock"), "m", sum, true); err == nil {
 		t.Error("a missing lockfile pins nothing")
+	}
+}
+
+// TestChooseRequire: models.require is applied by Choose, which serve and
+// the admin load endpoint share, before the file is hashed. A temporary
+// folder is writable, so read_only_mount fails there.
+func TestChooseRequire(t *testing.T) {
+	path := writeTestModel(t, t.TempDir(), "m.gguf", 1)
+	lock := pinned(t, path, nil)
+	c, logs, err := choose(t, trust.Request{Model: path, LockPath: lock})
+	if err != nil || !strings.Contains(logs, "read_only_mount=false") || !strings.Contains(logs, "encrypted_volume=") {
+		t.Fatalf("without requirements: %+v, %v\n%s", c, err, logs)
+	}
+	_, logs, err = choose(t, trust.Request{Model: path, LockPath: lock, Require: []volume.Requirement{volume.ReadOnlyMount}})
+	if err == nil || !strings.Contains(err.Error(), "read_only_mount: its filesystem is mounted read-write") ||
+		!strings.Contains(err.Error(), volume.DocLink) {
+		t.Errorf("read_only_mount required: %v", err)
+	}
+	if strings.Contains(logs, "hashed model") {
+		t.Errorf("hashed a file it refuses for its placement:\n%s", logs)
 	}
 }
