@@ -20,15 +20,18 @@ func TestAddFromAnyFolderThenVerifyAndServe(t *testing.T) {
 	lock, data := filepath.Join(work, "my.lock"), filepath.Join(work, "data")
 
 	out, err := runWarden(t, "models", "add", src, "--name", "m", "--lock", lock, "--data-dir", data)
-	if err != nil || !strings.Contains(out, "copied to "+filepath.Join(data, "models", "m.gguf")) {
+	if err != nil {
 		t.Fatalf("models add: %v\n%s", err, out)
+	}
+	if out, err := runWarden(t, "models", "verify", "--lock", lock, "--data-dir", data); err != nil || !strings.Contains(out, "ok    m") {
+		t.Fatalf("models verify right after add: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "copied to "+filepath.Join(data, "models", "m.gguf")) {
+		t.Errorf("add does not say where the file went:\n%s", out)
 	}
 	info, err := os.Stat(filepath.Join(data, "models", "m.gguf"))
 	if err != nil || info.Mode().Perm() != lockfile.ModelMode {
 		t.Fatalf("copy: %v, %v", info, err)
-	}
-	if out, err := runWarden(t, "models", "verify", "--lock", lock, "--data-dir", data); err != nil || !strings.Contains(out, "ok    m") {
-		t.Fatalf("models verify: %v\n%s", err, out)
 	}
 	// The source may go: the copy is what is served.
 	if err := os.Remove(src); err != nil {
