@@ -155,6 +155,9 @@ func TestModelsAddRefuses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `moving reference "/resolve/main"`) {
 		t.Errorf("branch source: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "models", "m.gguf")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused flag still copied the file: %v", err)
+	}
 	bad := filepath.Join(dir, "bad.gguf")
 	if err := os.WriteFile(bad, []byte("GGUF\x03\x00\x00\x00 not really"), 0o440); err != nil {
 		t.Fatal(err)
@@ -165,6 +168,29 @@ func TestModelsAddRefuses(t *testing.T) {
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused add wrote the lockfile: %v", err)
+	}
+}
+
+// A file that already lies in the models folder is pinned where it is:
+// nothing is copied and the entry records no path.
+func TestModelsAddAlreadyInModelsFolder(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "models"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, "models.lock")
+	m := writeTestModel(t, filepath.Join(data, "models"), "m.gguf", 1)
+	out, _, err := cli(t, "models", "add", "--data-dir", data, "--lock", lock, m)
+	if err != nil || !strings.Contains(out, "already in the models folder") {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	f, err := lockfile.Read(lock)
+	if err != nil || f.Models[0].Path != "" || f.Version != 2 {
+		t.Errorf("lockfile %+v, %v", f, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(data, "models", "*")); len(left) != 1 {
+		t.Errorf("models folder holds %v", left)
 	}
 }
 
