@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -182,5 +183,19 @@ func TestStillPinned(t *testing.T) {
 	}
 	if err := trust.StillPinned(filepath.Join(t.TempDir(), "none.lock"), "m", sum, true); err == nil {
 		t.Error("a missing lockfile pins nothing")
+	}
+}
+
+// --model NAME serves the entry's path when it records one, and the
+// models folder's file of that name otherwise.
+func TestChooseByNameUsesThePath(t *testing.T) {
+	path := writeTestModel(t, t.TempDir(), "m.gguf", 1)
+	c, logs, err := choose(t, trust.Request{Model: "m", LockPath: pinned(t, path, func(e *lockfile.Entry) { e.Path = path })})
+	if err != nil || c.Path != path {
+		t.Fatalf("choice %+v, %v\n%s", c, err, logs)
+	}
+	_, _, err = choose(t, trust.Request{Model: "m", LockPath: pinned(t, path, nil)})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join("models", "m.gguf")) {
+		t.Errorf("without a path, the empty models folder: %v", err)
 	}
 }
