@@ -60,7 +60,7 @@ func TestAdminModelLifecycle(t *testing.T) {
 	if err := os.Chmod(file, 0o440); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runWarden(t, "models", "add", file, "--lock", lock, "--name", "second", "--license", "MIT",
+	if out, err := runWarden(t, "models", "add", file, "--data-dir", w.dataDir, "--lock", lock, "--name", "second", "--license", "MIT",
 		"--source", "warden testmodel --seed 2", "--publisher", "test"); err != nil {
 		t.Fatalf("models add: %v\n%s", err, out)
 	}

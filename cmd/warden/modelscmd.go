@@ -40,27 +40,49 @@ exact file.`,
 
 type addOptions struct {
 	name, source, publisher, license, approvedBy string
+	inPlace                                      bool
 }
 
 func newModelsAddCommand(g *globalOptions) *cobra.Command {
 	var o addOptions
 	cmd := &cobra.Command{
 		Use:   "add PATH",
-		Short: "Hash a reviewed GGUF file and pin it in the lockfile",
-		Long: `Add hashes the file (with a progress bar on a terminal), reads its
-metadata through Warden's hardened GGUF parser, and writes its entry to the
-lockfile, sorted by name. An entry of the same name is replaced: that is how
-a reviewed update is approved.
+		Short: "Hash a reviewed GGUF file, place it where serve finds it, and pin it",
+		Long: `Add reads the file's metadata through Warden's hardened GGUF parser,
+copies it into the data directory's models folder (hashing the bytes as
+they are written, with a progress bar on a terminal), and writes its entry
+to the lockfile, sorted by name. "warden models verify" and
+"warden serve --model NAME" then find the file with no other step.
 
---license defaults to the file's general.license when that is a valid SPDX
-expression, --approved-by to your user name. --source must name an
-immutable revision (a commit hash or digest), not a branch or "latest".`,
-		Example: `  warden models add ./models/qwen2.5-0.5b-instruct-q4_k_m.gguf --name qwen2.5-0.5b \
+The copy is atomic and read-only (mode 0440): a temporary file in the
+models folder, synced, checked as serve checks it, then given its name. A
+file already there under that name is never replaced: the same bytes are
+accepted as they are, different ones are refused. A file that already lies
+in the models folder is pinned where it is.
+
+--in-place pins the file where it lies instead of copying it: the entry
+records its absolute path, which serve and verify then read, and the file
+must pass serve's protection checks there (not writable by group or
+others, owned by root or you, folders above it too).
+
+An entry of the same name is replaced: that is how a reviewed update is
+approved. --license defaults to the file's general.license when that is a
+valid SPDX expression, --approved-by to your user name. --source must name
+an immutable revision (a commit hash or digest), not a branch or "latest".`,
+		Example: `  warden models add ~/Downloads/qwen2.5-0.5b-instruct-q4_k_m.gguf --name qwen2.5-0.5b \
     --source https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/<commit>/qwen2.5-0.5b-instruct-q4_k_m.gguf \
-    --publisher Qwen --license Apache-2.0`,
+    --publisher Qwen --license Apache-2.0
+  warden models add /srv/models/big.gguf --name big --in-place`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runModelsAdd(cmd.Context(), g.lock, args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			modelsDir := func() (string, error) {
+				d, err := g.openDataDir()
+				if err != nil {
+					return "", err
+				}
+				return d.Models()
+			}
+			return runModelsAdd(cmd.Context(), g.lock, modelsDir, args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -69,10 +91,14 @@ immutable revision (a commit hash or digest), not a branch or "latest".`,
 	f.StringVar(&o.publisher, "publisher", "", "who published the weights")
 	f.StringVar(&o.license, "license", "", "SPDX license expression (default: the file's general.license)")
 	f.StringVar(&o.approvedBy, "approved-by", "", "who reviewed and approved the file (default: your user name)")
+	f.BoolVar(&o.inPlace, "in-place", false, "pin the file where it lies (its absolute path goes in the entry) instead of copying it into the models folder")
 	return cmd
 }
 
-func runModelsAdd(ctx context.Context, lockPath, path string, o addOptions, stdout, stderr io.Writer) error {
+// runModelsAdd places the file at path where serve finds it and pins it.
+// modelsDir opens the data directory's models folder; it is called only
+// once the file is known to be a model Warden can load.
+func runModelsAdd(ctx context.Context, lockPath string, modelsDir func() (string, error), path string, o addOptions, stdout, stderr io.Writer) error {
 	lock, err := lockfile.Read(lockPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		lock, err = &lockfile.File{}, nil
@@ -85,31 +111,27 @@ func runModelsAdd(ctx context.Context, lockPath, path string, o addOptions, stdo
 		return err
 	}
 	defer f.Close()
-	// The file may sit in a download folder now and be served from a
-	// protected one later, so protection problems are only reported.
-	prot, err := lockfile.CheckProtection(f, real, uint32(os.Geteuid()))
-	if err != nil {
-		fmt.Fprintf(stderr, "warning: %v\n         (warden serve will refuse the file until that is fixed)\n", err)
-	}
-	for _, w := range prot.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-
-	size := fileSize(f)
-	header, err := gguf.ReadModel(f, size)
-	if err != nil {
+	// Refuse what serve would refuse before copying gigabytes.
+	if _, err := gguf.ReadModel(f, fileSize(f)); err != nil {
 		return fmt.Errorf("%s is not a valid GGUF file: %w", path, err)
 	}
-	bar := newProgressBar(stderr, "hashing "+filepath.Base(path), size)
-	digest, err := lockfile.HashFile(ctx, f, bar.update)
-	bar.finish()
+	// Refuse bad flags before copying gigabytes too: with a placeholder
+	// digest, only what the flags say can fail.
+	if _, err := newEntry(path, lockfile.Digest{SHA256: strings.Repeat("0", 64), Size: 1}, lockfile.Metadata{}, o); err != nil {
+		return err
+	}
+	p, err := placeModel(ctx, f, real, path, modelsDir, o.inPlace, stderr)
 	if err != nil {
 		return err
 	}
 
-	entry, err := newEntry(path, digest, lockfile.Describe(header), o)
+	entry, err := newEntry(path, p.digest, p.meta, o)
 	if err != nil {
 		return err
+	}
+	entry.Path = p.record
+	if err := entry.Validate(); err != nil {
+		return fmt.Errorf("cannot pin %s: %w", path, err)
 	}
 	old, replaced := lock.Put(entry)
 	if err := lockfile.Write(lockPath, lock); err != nil {
@@ -128,11 +150,113 @@ func runModelsAdd(ctx context.Context, lockPath, path string, o addOptions, stdo
 		return err
 	}
 	stdout.Write(out)
+	fmt.Fprintf(stdout, "%s\n", p.note)
 	if missing := entry.Missing(); len(missing) > 0 {
 		fmt.Fprintf(stderr, "note: the entry does not record %s; pass the matching flags to complete the review record\n",
 			strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// placed is a model file where serve will look for it.
+type placed struct {
+	record string // the entry's path: set only when pinned in place
+	digest lockfile.Digest
+	meta   lockfile.Metadata
+	note   string // what was done, for the operator
+}
+
+// placeModel puts the open model file f (given as path, resolved to real)
+// where serve finds it: where it lies with inPlace or when it already
+// lies in the models folder, else a checked copy in the models folder.
+// The digest and metadata returned are those of the file serve will read.
+func placeModel(ctx context.Context, f *os.File, real, path string, modelsDir func() (string, error), inPlace bool, stderr io.Writer) (placed, error) {
+	if inPlace {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return placed{}, err
+		}
+		p, err := pinWhereItLies(ctx, f, real, path, stderr)
+		p.record = abs
+		p.note = fmt.Sprintf("pinned in place: serve and verify read %s", abs)
+		return p, err
+	}
+	dir, err := modelsDir()
+	if err != nil {
+		return placed{}, err
+	}
+	if inFolder(path, dir) {
+		p, err := pinWhereItLies(ctx, f, real, path, stderr)
+		p.note = fmt.Sprintf("already in the models folder %s: not copied", dir)
+		return p, err
+	}
+	return copyIntoModels(ctx, f, path, dir, stderr)
+}
+
+// inFolder reports whether path names a file directly inside dir.
+func inFolder(path, dir string) bool {
+	a, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(dir)
+	return err == nil && os.SameFile(a, b)
+}
+
+// pinWhereItLies hashes a file that will be served from where it is, so
+// it must pass serve's protection checks there now.
+func pinWhereItLies(ctx context.Context, f *os.File, real, path string, stderr io.Writer) (placed, error) {
+	prot, err := lockfile.CheckProtection(f, real, uint32(os.Geteuid()))
+	if err != nil {
+		return placed{}, fmt.Errorf("refusing to pin %s where it lies, as serve would refuse it: %w", path, err)
+	}
+	for _, w := range prot.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	size := fileSize(f)
+	bar := newProgressBar(stderr, "hashing "+filepath.Base(path), size)
+	d, err := lockfile.HashFile(ctx, f, bar.update)
+	bar.finish()
+	if err != nil {
+		return placed{}, err
+	}
+	// Read after hashing, with the hashed size, so that a file that grew
+	// meanwhile fails here rather than pinning a header of other bytes.
+	header, err := gguf.ReadModel(f, d.Size)
+	if err != nil {
+		return placed{}, fmt.Errorf("%s is not a valid GGUF file: %w", path, err)
+	}
+	return placed{digest: d, meta: lockfile.Describe(header)}, nil
+}
+
+// copyIntoModels copies f into the models folder dir under its base name.
+// The copy is checked as serve checks it before it gets that name, and
+// what is pinned is the digest and header of the copy.
+func copyIntoModels(ctx context.Context, f *os.File, path, dir string, stderr io.Writer) (placed, error) {
+	var meta lockfile.Metadata
+	check := func(tmp *os.File, d lockfile.Digest) error {
+		if _, err := lockfile.CheckProtection(tmp, tmp.Name(), uint32(os.Geteuid())); err != nil {
+			return fmt.Errorf("the copy in %s would be refused by serve: %w", dir, err)
+		}
+		header, err := gguf.ReadModel(tmp, d.Size)
+		if err != nil {
+			return fmt.Errorf("%s is not a valid GGUF file: %w", path, err)
+		}
+		meta = lockfile.Describe(header)
+		return nil
+	}
+	base := filepath.Base(path)
+	bar := newProgressBar(stderr, "copying "+base, fileSize(f))
+	in, err := lockfile.Install(ctx, f, dir, base, check, bar.update)
+	bar.finish()
+	if err != nil {
+		return placed{}, err
+	}
+	note := fmt.Sprintf("copied to %s (mode 0440)", in.Path)
+	if !in.Copied {
+		note = fmt.Sprintf("%s already holds this file: not replaced", in.Path)
+	}
+	return placed{digest: in.Digest, meta: meta, note: note}, nil
 }
 
 // newEntry builds and validates the lockfile entry for a hashed file.
@@ -175,11 +299,13 @@ func newModelsVerifyCommand(g *globalOptions) *cobra.Command {
 		Short: "Re-hash pinned model files and check them against the lockfile",
 		Long: `Verify re-hashes the files of the named entries (default: all), never
 trusting the verified-hash cache, and checks each file's size, SHA-256, GGUF
-header and protection on disk as serve would. It exits non-zero if any model
-fails, naming what differs: expected vs actual. Each line also says where
-the file lies: read_only_mount and encrypted_volume (yes, no, or unknown
-and why); --models-require fails a model lacking what it names, as serve
-would refuse it.`,
+header and protection on disk as serve would. Files are looked for where
+serve looks: an entry's recorded path (pinned with add --in-place), else
+--dir (default: the data directory's models folder). It exits non-zero if
+any model fails, naming what differs: expected vs actual. Each line also
+says where the file lies: read_only_mount and encrypted_volume (yes, no,
+or unknown and why); --models-require fails a model lacking what it
+names, as serve would refuse it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			require, err := volume.ParseRequirements(requireArg)
 			if err != nil {
@@ -220,7 +346,7 @@ func runModelsVerify(ctx context.Context, lockPath, dir string, names []string, 
 	}
 	failed := 0
 	for _, e := range entries {
-		path := filepath.Join(dir, e.File)
+		path := e.Location(dir)
 		found, err := verifyEntry(ctx, e, path, stderr)
 		for _, w := range found.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)

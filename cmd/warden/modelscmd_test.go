@@ -90,10 +90,10 @@ func TestModelsAddListVerifyRemove(t *testing.T) {
 	b := writeTestModel(t, dir, "b.gguf", 2)
 	commit := "0123456789abcdef0123456789abcdef01234567"
 
-	if _, stderr, err := cli(t, "models", "add", "--lock", lock, b); err != nil {
+	if _, stderr, err := cli(t, "models", "add", "--data-dir", filepath.Join(dir, "data"), "--lock", lock, b); err != nil {
 		t.Fatalf("add b: %v\n%s", err, stderr)
 	}
-	out, _, err := cli(t, "models", "add", "--lock", lock, a, "--name", "alpha", "--license", "MIT", "--publisher", "Example",
+	out, _, err := cli(t, "models", "add", "--data-dir", filepath.Join(dir, "data"), "--lock", lock, a, "--name", "alpha", "--license", "MIT", "--publisher", "Example",
 		"--approved-by", "alice", "--source", "https://huggingface.co/ex/a/resolve/"+commit+"/a.gguf")
 	if err != nil || !strings.Contains(out, `added "alpha"`) {
 		t.Fatalf("add a: %v\n%s", err, out)
@@ -151,20 +151,46 @@ func TestModelsAddRefuses(t *testing.T) {
 	dir := t.TempDir()
 	lock := filepath.Join(dir, "models.lock")
 	m := writeTestModel(t, dir, "m.gguf", 1)
-	_, _, err := cli(t, "models", "add", "--lock", lock, m, "--source", "https://huggingface.co/ex/m/resolve/main/m.gguf")
+	_, _, err := cli(t, "models", "add", "--data-dir", filepath.Join(dir, "data"), "--lock", lock, m, "--source", "https://huggingface.co/ex/m/resolve/main/m.gguf")
 	if err == nil || !strings.Contains(err.Error(), `moving reference "/resolve/main"`) {
 		t.Errorf("branch source: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "models", "m.gguf")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused flag still copied the file: %v", err)
 	}
 	bad := filepath.Join(dir, "bad.gguf")
 	if err := os.WriteFile(bad, []byte("GGUF\x03\x00\x00\x00 not really"), 0o440); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = cli(t, "models", "add", "--lock", lock, bad)
+	_, _, err = cli(t, "models", "add", "--data-dir", filepath.Join(dir, "data"), "--lock", lock, bad)
 	if err == nil || !strings.Contains(err.Error(), "not a valid GGUF file") {
 		t.Errorf("malformed file: %v", err)
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused add wrote the lockfile: %v", err)
+	}
+}
+
+// A file that already lies in the models folder is pinned where it is:
+// nothing is copied and the entry records no path.
+func TestModelsAddAlreadyInModelsFolder(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "models"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, "models.lock")
+	m := writeTestModel(t, filepath.Join(data, "models"), "m.gguf", 1)
+	out, _, err := cli(t, "models", "add", "--data-dir", data, "--lock", lock, m)
+	if err != nil || !strings.Contains(out, "already in the models folder") {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	f, err := lockfile.Read(lock)
+	if err != nil || f.Models[0].Path != "" || f.Version != 2 {
+		t.Errorf("lockfile %+v, %v", f, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(data, "models", "*")); len(left) != 1 {
+		t.Errorf("models folder holds %v", left)
 	}
 }
 

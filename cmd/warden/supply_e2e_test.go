@@ -65,7 +65,7 @@ func newSupplyFixture(t *testing.T) supplyFixture {
 		lock:  filepath.Join(dir, "models.lock"),
 		data:  filepath.Join(dir, "data"),
 	}
-	if out, err := runWarden(t, "models", "add", "--lock", fx.lock, fx.model); err != nil {
+	if out, err := runWarden(t, "models", "add", "--data-dir", fx.data, "--lock", fx.lock, fx.model); err != nil {
 		t.Fatalf("models add: %v\n%s", err, out)
 	}
 	return fx
@@ -188,7 +188,7 @@ func TestMalformedModelNeverReachesLlamaCpp(t *testing.T) {
 func TestModelsCommandsThroughBinary(t *testing.T) {
 	fx := newSupplyFixture(t)
 	second := writeTestModel(t, fx.dir, "second.gguf", 2)
-	out, err := runWarden(t, "models", "add", "--lock", fx.lock, second, "--name", "b-model", "--license", "Apache-2.0")
+	out, err := runWarden(t, "models", "add", "--data-dir", fx.data, "--lock", fx.lock, second, "--name", "b-model", "--license", "Apache-2.0")
 	if err != nil || !strings.Contains(out, `added "b-model"`) || !strings.Contains(out, "license: Apache-2.0") {
 		t.Fatalf("add: %v\n%s", err, out)
 	}

@@ -22,10 +22,17 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Version is the schema version this package writes. Version 1 files (a
-// subset of version 2: no parameters, context length, publisher, chat
-// template hash or approval) are read as version 2 and upgraded on write.
-const Version = 2
+// Version is the newest schema version this package reads and writes.
+// Version 1 files (a subset of version 2: no parameters, context length,
+// publisher, chat template hash or approval) are read as version 2 and
+// upgraded on write. Version 3 adds an entry's path (a model pinned where
+// it lies, see "warden models add --in-place"); Write uses it only for a
+// file that has such an entry, so that lockfiles without one stay readable
+// by builds that know version 2 only.
+const Version = 3
+
+// versionNoPath is the version written when no entry records a path.
+const versionNoPath = 2
 
 // File is the parsed lockfile.
 type File struct {
@@ -40,6 +47,10 @@ type Entry struct {
 	File   string `yaml:"file"`   // file name, without directories
 	SHA256 string `yaml:"sha256"` // hex digest of the whole file
 	Size   int64  `yaml:"size"`   // bytes
+
+	// Path, if set, is the absolute path the file is served from, in place
+	// of the data directory's models folder; its base name is File.
+	Path string `yaml:"path,omitempty"`
 
 	// What the GGUF header says; serve refuses a file that contradicts it.
 	Architecture       string `yaml:"architecture,omitempty"`         // general.architecture
@@ -72,13 +83,18 @@ func Read(path string) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("parse lockfile %s: %w", path, err)
 	}
-	if f.Version != 1 && f.Version != Version {
-		return nil, fmt.Errorf("lockfile %s has schema version %d; this build reads versions 1 and %d", path, f.Version, Version)
+	if f.Version < 1 || f.Version > Version {
+		return nil, fmt.Errorf("lockfile %s has schema version %d; this build reads versions 1 to %d", path, f.Version, Version)
 	}
 	seen := map[string]bool{}
 	for i, e := range f.Models {
 		if err := e.Validate(); err != nil {
 			return nil, fmt.Errorf("lockfile %s, entry %d: %w", path, i+1, err)
+		}
+		if e.Path != "" && f.Version < 3 {
+			// An older build would not know the key; a file claiming an
+			// older version while using it was not written by Warden.
+			return nil, fmt.Errorf("lockfile %s, entry %d: path needs schema version 3, the file says %d", path, i+1, f.Version)
 		}
 		if seen[e.Name] {
 			return nil, fmt.Errorf("lockfile %s: model %q is pinned twice", path, e.Name)
@@ -91,7 +107,10 @@ func Read(path string) (*File, error) {
 // Write stores f sorted by name, so that diffs stay small and stable. The
 // file is replaced atomically: a reader never sees half a lockfile.
 func Write(path string, f *File) error {
-	f.Version = Version
+	f.Version = versionNoPath
+	if slices.ContainsFunc(f.Models, func(e Entry) bool { return e.Path != "" }) {
+		f.Version = Version
+	}
 	slices.SortFunc(f.Models, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	var buf bytes.Buffer
 	buf.WriteString("# models.lock: the model files this deployment may load, pinned by SHA-256.\n")
@@ -236,4 +255,13 @@ func isHexSHA256(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// Location is where the file e pins is served from: its recorded path, or
+// else its file name in modelsDir (the data directory's models folder).
+func (e Entry) Location(modelsDir string) string {
+	if e.Path != "" {
+		return e.Path
+	}
+	return filepath.Join(modelsDir, e.File)
 }

@@ -37,7 +37,7 @@ func TestWriteReadRoundTripSorted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Version != Version || len(out.Models) != 2 || out.Models[1].Name != "zeta" {
+	if out.Version != versionNoPath || len(out.Models) != 2 || out.Models[1].Name != "zeta" {
 		t.Fatalf("read back %+v", out)
 	}
 	if out.Models[0] != full {
@@ -79,7 +79,7 @@ func TestReadRejects(t *testing.T) {
 	with := func(extra string) string { return "version: 2\nmodels:\n" + entry + extra }
 	tests := map[string]struct{ content, want string }{
 		"unknown key":         {with("    colour: red\n"), "field colour not found"},
-		"wrong version":       {"version: 3\nmodels:\n" + entry, "schema version 3"},
+		"wrong version":       {"version: 4\nmodels:\n" + entry, "schema version 4"},
 		"missing version":     {"models:\n" + entry, "schema version 0"},
 		"short sha":           {"version: 2\nmodels:\n  - name: m\n    file: m.gguf\n    sha256: abc\n    size: 5\n", "sha256 must be"},
 		"upper-case sha":      {"version: 2\nmodels:\n  - name: m\n    file: m.gguf\n    sha256: " + strings.ToUpper(sampleSHA) + "\n    size: 5\n", "sha256 must be"},

@@ -3,6 +3,7 @@ package lockfile
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -27,6 +28,10 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("model %q: sha256 must be 64 lower-case hex digits", e.Name)
 	case e.Size <= 0:
 		return fmt.Errorf("model %q: size must be positive", e.Name)
+	case e.Path != "" && (!filepath.IsAbs(e.Path) || filepath.Clean(e.Path) != e.Path):
+		return fmt.Errorf("model %q: path %q must be absolute and clean", e.Name, e.Path)
+	case e.Path != "" && filepath.Base(e.Path) != e.File:
+		return fmt.Errorf("model %q: path %q does not end in the file name %q", e.Name, e.Path, e.File)
 	case e.ChatTemplateSHA256 != "" && e.ChatTemplateSHA256 != NoChatTemplate && !isHexSHA256(e.ChatTemplateSHA256):
 		return fmt.Errorf("model %q: chat_template_sha256 must be 64 lower-case hex digits or %q", e.Name, NoChatTemplate)
 	}

@@ -151,10 +151,10 @@ func Choose(ctx context.Context, req Request, dir store.Dir, log *slog.Logger) (
 		if err != nil {
 			return nil, err
 		}
-		c, err := v.check(ctx, filepath.Join(models, entry.File), &entry)
+		c, err := v.check(ctx, entry.Location(models), &entry)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w (--model %s serves the pinned file %s from %s: copy the approved file there, or pass its path)",
-				err, req.Model, entry.File, models)
+			return nil, fmt.Errorf("%w (--model %s serves the pinned file from %s: restore the approved file there with warden models add, or pass its path)",
+				err, req.Model, entry.Location(models))
 		}
 		return c, err
 	}

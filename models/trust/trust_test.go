@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -203,5 +204,19 @@ func TestChooseRequire(t *testing.T) {
 	}
 	if strings.Contains(logs, "hashed model") {
 		t.Errorf("hashed a file it refuses for its placement:\n%s", logs)
+	}
+}
+
+// --model NAME serves the entry's path when it records one, and the
+// models folder's file of that name otherwise.
+func TestChooseByNameUsesThePath(t *testing.T) {
+	path := writeTestModel(t, t.TempDir(), "m.gguf", 1)
+	c, logs, err := choose(t, trust.Request{Model: "m", LockPath: pinned(t, path, func(e *lockfile.Entry) { e.Path = path })})
+	if err != nil || c.Path != path {
+		t.Fatalf("choice %+v, %v\n%s", c, err, logs)
+	}
+	_, _, err = choose(t, trust.Request{Model: "m", LockPath: pinned(t, path, nil)})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join("models", "m.gguf")) {
+		t.Errorf("without a path, the empty models folder: %v", err)
 	}
 }
