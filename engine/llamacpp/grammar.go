@@ -82,29 +82,50 @@ func invalidFormat(msg string) error {
 	return &engine.InvalidError{Param: "response_format", Message: msg}
 }
 
-// checkSchema refuses a schema that is not JSON or nests too deep, before
-// llama.cpp's converter sees it.
+// checkSchema refuses a schema that is not JSON or nests too deep, or one
+// of whose patterns would crash or hang llama.cpp's converter
+// (checkPattern), before the converter sees it.
 func checkSchema(schema []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(schema))
-	depth := 0
+	// Each open object or array; for objects, whether a key comes next.
+	var open []struct{ object, wantKey bool }
+	key := ""
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("the JSON schema is not valid JSON: %w", err)
 		}
+		inObject := len(open) > 0 && open[len(open)-1].object
+		if inObject && open[len(open)-1].wantKey {
+			if k, ok := tok.(string); ok {
+				key, open[len(open)-1].wantKey = k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('}'), json.Delim(']'):
+			open = open[:len(open)-1]
+			continue
+		}
+		if inObject {
+			open[len(open)-1].wantKey = true
+			if p, ok := tok.(string); ok && key == "pattern" {
+				if err := checkPattern(p); err != nil {
+					return err
+				}
+			}
+		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			if depth++; depth > maxSchemaDepth {
+			if len(open) >= maxSchemaDepth {
 				return fmt.Errorf("the JSON schema nests deeper than %d levels", maxSchemaDepth)
 			}
-		case json.Delim('}'), json.Delim(']'):
-			depth--
+			open = append(open, struct{ object, wantKey bool }{tok == json.Delim('{'), tok == json.Delim('{')})
 		}
 	}
-	return nil
 }
 
 // vocabAlphabet is what the model's tokens can write, for CheckAlphabet:

@@ -215,6 +215,12 @@ func TestHostileSchemasAreInvalid(t *testing.T) {
 		`{"type":"string","maxLength":3000}`,
 		`{"type":"string","minLength":5,"maxLength":2}`,
 		strings.Repeat(`{"type":"array","items":`, 100) + `{}` + strings.Repeat(`}`, 100),
+		`{"type":"string","pattern":"^*c{2,4}$"}`, // found by FuzzGenerateFormat: SIGSEGV in the converter
+		`{"type":"string","pattern":"^]$"}`,       // the converter loops forever
+		`{"type":"string","pattern":"^a(+b)$"}`,
+		`{"type":"string","pattern":"^{2}$"}`,
+		`{"type":"string","pattern":""}`,
+		`{"type":"string","pattern":"^` + strings.Repeat("(", 40) + "a" + strings.Repeat(")", 40) + `$"}`,
 	} {
 		_, _, err := generate(context.Background(), m, engine.Request{Prompt: "a", MaxTokens: 4,
 			Format: engine.Format{JSON: true, Schema: []byte(schema)}})
@@ -309,4 +315,17 @@ func FuzzGenerateFormat(f *testing.F) {
 			t.Fatalf("schema %q: %v", schema, err)
 		}
 	})
+}
+
+func TestCheckPattern(t *testing.T) {
+	for _, p := range []string{`^[a-z]+@[a-z]+\.com$`, `^(a|b)*c{2,4}$`, `^\d{3}-\d{4}$`, `^a\]b$`, `^[\]}]x$`, `^.?$`, `^$`, `^a|$`} {
+		if err := checkPattern(p); err != nil {
+			t.Errorf("checkPattern(%q): %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "^", "a$", "^*a$", "^(?a)$", "^a(*)$", "^{1,2}a$", "^a}$", "^a]$", "^" + strings.Repeat("(", 33) + strings.Repeat(")", 33) + "$"} {
+		if err := checkPattern(p); err == nil {
+			t.Errorf("checkPattern(%q) passed", p)
+		}
+	}
 }
