@@ -261,4 +261,3 @@ func (b *downloadBar) update(done int64) {
 		b.last = now
 	}
 }
-

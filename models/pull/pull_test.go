@@ -293,5 +293,4 @@ func TestAllowed(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 func port(url string) string { return url[strings.LastIndexByte(url, ':')+1:] }
