@@ -90,6 +90,7 @@ func NewClient(endpoint string, hosts []string, token string) (*Client, error) {
 	c := &Client{endpoint: u, hosts: hosts, token: token}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: dialTimeout}).DialContext
+	tr.ResponseHeaderTimeout = headerTimeout
 	c.http = &http.Client{
 		Transport:     tr,
 		CheckRedirect: c.checkRedirect,
@@ -290,3 +291,7 @@ func (c *Client) transportError(err error) error {
 // dialTimeout bounds connecting, so that no network fails fast; the body
 // itself may take as long as the file needs.
 const dialTimeout = 30 * time.Second
+
+// headerTimeout bounds the wait for a response's headers, so a Hub that
+// accepts the connection and then stalls fails instead of hanging.
+const headerTimeout = 2 * time.Minute
