@@ -28,6 +28,9 @@ func (c *Client) download(ctx context.Context, src Source, tmp string, want int6
 		return "", 0, fmt.Errorf("create partial file: %w", err)
 	}
 	defer f.Close()
+	if err := lockPartial(f); err != nil {
+		return "", 0, err
+	}
 	if err := f.Chmod(0o600); err != nil { // a leftover from another umask
 		return "", 0, err
 	}

@@ -294,3 +294,26 @@ func TestAllowed(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func port(url string) string { return url[strings.LastIndexByte(url, ':')+1:] }
+
+// Two pulls of one file never write into the same partial file at once.
+func TestPullRefusesConcurrentDownloadOfSameFile(t *testing.T) {
+	hub, c, _ := setup(t)
+	hub.Slow = 5 * time.Millisecond
+	dir := t.TempDir()
+	first := make(chan error, 1)
+	started := make(chan struct{})
+	var once sync.Once
+	go func() {
+		_, err := c.Pull(context.Background(), pull.Request{Source: source(t, ""), ModelsDir: dir,
+			Progress: func(int64) func(int64) { return func(int64) { once.Do(func() { close(started) }) } }})
+		first <- err
+	}()
+	<-started
+	_, err := c.Pull(context.Background(), pull.Request{Source: source(t, ""), ModelsDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "another pull is downloading") {
+		t.Errorf("second pull: err = %v, want a refusal while the first runs", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first pull: %v", err)
+	}
+}
