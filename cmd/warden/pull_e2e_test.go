@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,11 @@ func TestPullThenServeEndToEnd(t *testing.T) {
 	lock := filepath.Join(t.TempDir(), "models.lock")
 	src := "hf:acme/demo-GGUF/demo.gguf"
 
-	out, err := runWarden(t, "models", "pull", src, "--data-dir", dataDir, "--lock", lock, "--hub", hub.API.URL)
+	empty := filepath.Join(t.TempDir(), "empty.yaml") // the defaults, whatever the host has in /etc
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runWarden(t, "models", "pull", src, "--config", empty, "--data-dir", dataDir, "--lock", lock, "--hub", hub.API.URL)
 	if err == nil || !strings.Contains(out, "not an approved model source") {
 		t.Fatalf("default config pulled (err %v):\n%s", err, out)
 	}
@@ -25,8 +30,13 @@ func TestPullThenServeEndToEnd(t *testing.T) {
 		t.Fatal("the refused pull downloaded")
 	}
 
-	out, err = runWarden(t, "models", "pull", src, "--name", "pulled", "--data-dir", dataDir, "--lock", lock,
-		"--allow-source", "hf:acme/*", "--hub", hub.API.URL, "--hub-host", hub.CDN.Listener.Addr().String())
+	// The allow-list, Hub and CDN host come from the configuration file.
+	config := filepath.Join(t.TempDir(), "warden.yaml")
+	yaml := fmt.Sprintf("models:\n  sources: ['hf:acme/*']\n  hub: %s\n  hub_hosts: ['%s']\n", hub.API.URL, hub.CDN.Listener.Addr())
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runWarden(t, "models", "pull", src, "--name", "pulled", "--data-dir", dataDir, "--lock", lock, "--config", config)
 	if err != nil {
 		t.Fatalf("pull: %v\n%s", err, out)
 	}
