@@ -40,6 +40,7 @@ func TestPullThenServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pull: %v\n%s", err, out)
 	}
+	t.Logf("warden models pull:\n%s", out)
 	if !strings.Contains(out, `added "pulled"`) || !strings.Contains(out, "source: "+src+"@") {
 		t.Errorf("pull output lacks the new entry:\n%s", out)
 	}

@@ -317,3 +317,19 @@ func TestPullRefusesConcurrentDownloadOfSameFile(t *testing.T) {
 		t.Fatalf("first pull: %v", err)
 	}
 }
+
+// A file the Hub pins correctly is still refused if Warden's GGUF model
+// check rejects it.
+func TestPullRefusesFileTheModelCheckRejects(t *testing.T) {
+	hub, c, _ := setup(t)
+	junk := bytes.Repeat([]byte("not a model "), 1000)
+	hub.Commit("main", file, junk)
+	dir := t.TempDir()
+	_, err := c.Pull(context.Background(), pull.Request{Source: source(t, ""), ModelsDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "not a model Warden can load") {
+		t.Fatalf("err = %v, want the model check's refusal", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v in the models folder", entries)
+	}
+}
