@@ -126,3 +126,37 @@ func TestPullProgressLines(t *testing.T) {
 		t.Errorf("%d progress lines, want several:\n%s", n, out)
 	}
 }
+
+// A gated repository is pulled with HF_TOKEN (or the file HF_TOKEN_PATH
+// names), and the token appears in no output or log, even at debug level.
+func TestPullGatedWithTokenNeverLogged(t *testing.T) {
+	hub, _, _ := pullHub(t)
+	hub.Token = "hf_s3cr3t_token_value"
+	t.Setenv("HF_TOKEN", "")
+	t.Setenv("HF_HOME", t.TempDir())
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	t.Setenv("HF_TOKEN_PATH", tokenFile)
+	var all bytes.Buffer
+	run := func() error {
+		log := slog.New(slog.NewTextHandler(&all, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return runModelsPull(context.Background(), filepath.Join(t.TempDir(), "models.lock"), "hf:acme/demo-GGUF/demo.gguf",
+			pullOpts(hub, t.TempDir()), log, &all, &all)
+	}
+	if err := run(); err == nil || !strings.Contains(err.Error(), "HF_TOKEN") {
+		t.Fatalf("without a token: err = %v, want a hint to set HF_TOKEN", err)
+	}
+	if err := os.WriteFile(tokenFile, []byte(hub.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); err != nil {
+		t.Fatalf("with the token file: %v\n%s", err, all.String())
+	}
+	t.Setenv("HF_TOKEN", "hf_wrong")
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), "token in use was refused") {
+		t.Fatalf("HF_TOKEN wins over the file, and a wrong one is named as refused: err = %v", err)
+	}
+	if strings.Contains(all.String()+err.Error(), "s3cr3t") || strings.Contains(all.String(), "hf_wrong") {
+		t.Errorf("a token was printed:\n%s", all.String())
+	}
+}
