@@ -252,11 +252,20 @@ func newDownloadBar(w io.Writer, label string, total int64) *downloadBar {
 }
 
 func (b *downloadBar) update(done int64) {
+	now := time.Now()
 	if b.term {
-		b.progressBar.update(done)
+		// The hashing bar's GB/s reads 0.0 at network speeds: show bytes/s.
+		if now.Sub(b.last) >= barRedraw || done == b.total {
+			rate := ""
+			if s := now.Sub(b.start).Seconds(); s > 0 {
+				rate = "  " + humanBytes(int64(float64(done)/s)) + "/s"
+			}
+			fmt.Fprintf(b.w, "\r%s%s   ", renderBar(b.label, done, b.total, 0), rate)
+			b.drawn, b.last = true, now
+		}
 		return
 	}
-	if now := time.Now(); now.Sub(b.last) >= b.every {
+	if now.Sub(b.last) >= b.every {
 		fmt.Fprintf(b.w, "%s: %d%% (%s of %s)\n", b.label, percent(done, b.total), humanBytes(done), humanBytes(b.total))
 		b.last = now
 	}

@@ -160,3 +160,17 @@ func TestPullGatedWithTokenNeverLogged(t *testing.T) {
 		t.Errorf("a token was printed:\n%s", all.String())
 	}
 }
+
+// On a terminal the download bar redraws in place with a byte rate.
+func TestDownloadBarOnTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	b := newDownloadBar(&buf, "downloading m.gguf", 2<<20)
+	b.term = true
+	b.update(1 << 20)
+	b.update(2 << 20)
+	b.finish()
+	out := buf.String()
+	if !strings.HasPrefix(out, "\r") || !strings.Contains(out, "100%") || !strings.Contains(out, "/s") || !strings.HasSuffix(out, "\n") {
+		t.Errorf("bar output %q, want an in-place redraw ending at 100%% with a rate and a newline", out)
+	}
+}
