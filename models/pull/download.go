@@ -53,7 +53,7 @@ func (c *Client) download(ctx context.Context, src Source, tmp string, want int6
 		if err := ctx.Err(); err != nil {
 			return "", 0, err
 		}
-		n, err := c.fetchRange(ctx, u.String(), f, h, done, progress)
+		n, err := c.fetchRange(ctx, u.String(), f, h, done, want, progress)
 		done = n
 		if err == nil || done >= want {
 			break
@@ -72,7 +72,9 @@ func (c *Client) download(ctx context.Context, src Source, tmp string, want int6
 
 // fetchRange appends the body from offset from to f and h, returning the
 // new length. A server that ignores Range gets the file from the start.
-func (c *Client) fetchRange(ctx context.Context, u string, f *os.File, h hash.Hash, from int64, progress func(int64)) (int64, error) {
+// At most one byte more than want is kept: enough to fail the size check,
+// never enough for an endless body to fill the disk.
+func (c *Client) fetchRange(ctx context.Context, u string, f *os.File, h hash.Hash, from, want int64, progress func(int64)) (int64, error) {
 	parsed, err := c.endpoint.Parse(u)
 	if err != nil {
 		return from, err
@@ -99,7 +101,7 @@ func (c *Client) fetchRange(ctx context.Context, u string, f *os.File, h hash.Ha
 		return from, errNotResumable{err}
 	}
 	w := &progressWriter{w: io.MultiWriter(f, h), done: from, progress: progress}
-	_, err = io.Copy(w, contextReader{ctx, resp.Body})
+	_, err = io.Copy(w, io.LimitReader(contextReader{ctx, resp.Body}, want-from+1))
 	return w.done, err
 }
 

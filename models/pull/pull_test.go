@@ -333,3 +333,18 @@ func TestPullRefusesFileTheModelCheckRejects(t *testing.T) {
 		t.Errorf("left %v in the models folder", entries)
 	}
 }
+
+// A CDN that sends more than the advertised size is cut off one byte past
+// it, and the download refused: an endless body cannot fill the disk.
+func TestPullRefusesOversizedBody(t *testing.T) {
+	hub, c, _ := setup(t)
+	hub.Pad = 10 << 20
+	dir := t.TempDir()
+	_, err := c.Pull(context.Background(), pull.Request{Source: source(t, ""), ModelsDir: dir})
+	want := "has sha256 "
+	if !errors.Is(err, pull.ErrMismatch) || !strings.Contains(err.Error(), want) ||
+		!strings.Contains(err.Error(), strconv.Itoa(len(demoModel(t))+1)+" bytes, but") {
+		t.Fatalf("err = %v, want a size mismatch at advertised size + 1", err)
+	}
+	noPartials(t, dir)
+}

@@ -32,6 +32,7 @@ type Hub struct {
 	// Faults, set by the test.
 	Token      string        // if set, the API and resolve answer 401 without it
 	Lie        bool          // the CDN serves bytes other than the advertised ones
+	Pad        int           // the CDN appends this many bytes to the file
 	Truncate   int           // the next Truncate file responses stop half-way
 	RedirectTo string        // base URL resolve redirects to; default the CDN
 	Slow       time.Duration // pause between 4 KiB chunks of a file
@@ -138,7 +139,7 @@ func (h *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	data, ok := h.blobs[strings.TrimPrefix(r.URL.Path, "/blobs/")]
 	h.Ranges = append(h.Ranges, r.Header.Get("Range"))
 	h.Auth = append(h.Auth, r.Header.Get("Authorization"))
-	lie, slow := h.Lie, h.Slow
+	lie, slow, pad := h.Lie, h.Slow, h.Pad
 	truncate := h.Truncate > 0
 	if truncate {
 		h.Truncate--
@@ -151,6 +152,9 @@ func (h *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	if lie {
 		data = bytes.Clone(data)
 		data[len(data)/2] ^= 0xff
+	}
+	if pad > 0 {
+		data = append(bytes.Clone(data), make([]byte, pad)...)
 	}
 	if truncate { // promise the whole file, send half, hang up
 		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
