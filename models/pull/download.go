@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxAttempts bounds how often one pull resumes an interrupted body.
@@ -83,11 +84,18 @@ func (c *Client) fetchRange(ctx context.Context, u string, f *os.File, h hash.Ha
 	if from > 0 {
 		rng = "bytes=" + strconv.FormatInt(from, 10) + "-"
 	}
-	resp, err := c.get(ctx, parsed, rng)
+	// A body that stops sending is abandoned after c.stall without data
+	// and resumed, rather than hanging the pull forever.
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	resp, err := c.get(reqCtx, parsed, rng)
 	if err != nil {
 		return from, errNotResumable{err}
 	}
 	defer resp.Body.Close()
+	stalled := fmt.Errorf("no data for %v", c.stall)
+	idle := time.AfterFunc(c.stall, func() { cancel(stalled) })
+	defer idle.Stop()
 	switch {
 	case from > 0 && resp.StatusCode == http.StatusOK:
 		if err := restart(f, h); err != nil {
@@ -101,7 +109,11 @@ func (c *Client) fetchRange(ctx context.Context, u string, f *os.File, h hash.Ha
 		return from, errNotResumable{err}
 	}
 	w := &progressWriter{w: io.MultiWriter(f, h), done: from, progress: progress}
-	_, err = io.Copy(w, io.LimitReader(contextReader{ctx, resp.Body}, want-from+1))
+	body := &idleReader{r: contextReader{reqCtx, resp.Body}, timer: idle, after: c.stall}
+	_, err = io.Copy(w, io.LimitReader(body, want-from+1))
+	if cause := context.Cause(reqCtx); err != nil && errors.Is(cause, stalled) {
+		err = cause
+	}
 	return w.done, err
 }
 
@@ -136,6 +148,21 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	p.done += int64(n)
 	if p.progress != nil {
 		p.progress(p.done)
+	}
+	return n, err
+}
+
+// idleReader pushes its timer back whenever data arrives.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	after time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.timer.Reset(i.after)
 	}
 	return n, err
 }

@@ -72,6 +72,7 @@ type Client struct {
 	endpoint *url.URL
 	hosts    []string // where redirects may lead, besides the endpoint
 	token    string   // sent to the endpoint's host only
+	stall    time.Duration
 	http     *http.Client
 }
 
@@ -87,7 +88,7 @@ func NewClient(endpoint string, hosts []string, token string) (*Client, error) {
 	if err := secureScheme(u); err != nil {
 		return nil, fmt.Errorf("hub URL %q: %w", endpoint, err)
 	}
-	c := &Client{endpoint: u, hosts: hosts, token: token}
+	c := &Client{endpoint: u, hosts: hosts, token: token, stall: DefaultStallTimeout}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: dialTimeout}).DialContext
 	tr.ResponseHeaderTimeout = headerTimeout
@@ -156,6 +157,13 @@ func (c *Client) allowedHost(u *url.URL) bool {
 	}
 	return false
 }
+
+// DefaultStallTimeout is how long a download may receive nothing before it
+// is abandoned and resumed.
+const DefaultStallTimeout = time.Minute
+
+// SetStallTimeout changes how long a download may receive nothing.
+func (c *Client) SetStallTimeout(d time.Duration) { c.stall = d }
 
 // Info is what the Hub says about a repository at a revision.
 type Info struct {

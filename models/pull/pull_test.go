@@ -348,3 +348,18 @@ func TestPullRefusesOversizedBody(t *testing.T) {
 	}
 	noPartials(t, dir)
 }
+
+// A body that stops sending is abandoned, resumed, and finally reported,
+// rather than hanging the pull.
+func TestPullGivesUpOnStalledBody(t *testing.T) {
+	hub, c, _ := setup(t)
+	hub.Slow = 300 * time.Millisecond
+	c.SetStallTimeout(50 * time.Millisecond)
+	_, err := c.Pull(context.Background(), pull.Request{Source: source(t, ""), ModelsDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no data for 50ms") || !strings.Contains(err.Error(), "run the same pull again") {
+		t.Fatalf("err = %v, want a stalled download", err)
+	}
+	if len(hub.Ranges) < 2 || !strings.HasPrefix(hub.Ranges[1], "bytes=") {
+		t.Errorf("ranges %q, want resumes after the stall", hub.Ranges)
+	}
+}
