@@ -143,15 +143,19 @@ func TestEveryKeyHasItsFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pull, _, err := root.Find([]string{"models", "pull"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range configKeys() {
 		found := false
 		for _, name := range k.flags {
-			if serve.Flags().Lookup(name) != nil || issue.Flags().Lookup(name) != nil {
+			if serve.Flags().Lookup(name) != nil || issue.Flags().Lookup(name) != nil || pull.Flags().Lookup(name) != nil {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("config key %s sets no flag of serve or token issue (flags %v)", k.key, k.flags)
+			t.Errorf("config key %s sets no flag of serve, token issue or models pull (flags %v)", k.key, k.flags)
 		}
 	}
 }

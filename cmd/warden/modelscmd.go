@@ -35,6 +35,7 @@ Review a model before you add it: "add" records that you approved this
 exact file.`,
 	}
 	cmd.AddCommand(newModelsAddCommand(g), newModelsVerifyCommand(g), newModelsListCommand(g), newModelsRemoveCommand(g))
+	cmd.AddCommand(newModelsPullCommand(g))
 	return cmd
 }
 
