@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 )
 
@@ -50,17 +49,11 @@ func ReadModel(r io.ReaderAt, size int64) (*File, error) {
 
 // OpenModel is ReadModel for the file at path.
 func OpenModel(path string) (*File, error) {
-	fd, err := os.Open(path)
+	f, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, err
-	}
-	f, err := ReadModel(fd, st.Size())
-	if err != nil {
+	if err := CheckModel(f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
