@@ -193,7 +193,11 @@ type modelInfo struct {
 // Info resolves src's revision to a commit and reads the file's LFS
 // metadata.
 func (c *Client) Info(ctx context.Context, src Source) (Info, error) {
-	u := c.url("api", "models", src.Org, src.Repo, "revision", src.RevisionOrMain())
+	u := c.url("api", "models", src.Org, src.Repo, "revision")
+	// The revision is one segment: a branch like refs/pr/1 goes escaped.
+	rev := src.RevisionOrMain()
+	u.RawPath = u.EscapedPath() + "/" + url.PathEscape(rev)
+	u.Path += "/" + rev
 	u.RawQuery = "blobs=true"
 	resp, err := c.get(ctx, u, "")
 	if err != nil {

@@ -363,3 +363,17 @@ func TestPullGivesUpOnStalledBody(t *testing.T) {
 		t.Errorf("ranges %q, want resumes after the stall", hub.Ranges)
 	}
 }
+
+// A branch whose name holds a slash, as the Hub's pull-request refs do, is
+// sent as one escaped path segment and resolves like any other.
+func TestPullRevisionWithSlash(t *testing.T) {
+	hub, c, _ := setup(t)
+	commit := hub.Commit("refs/pr/1", file, demoModel(t))
+	res, err := c.Pull(context.Background(), pull.Request{Source: source(t, "@refs/pr/1"), ModelsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Source.Revision != commit {
+		t.Errorf("revision %q, want the commit of refs/pr/1, %s", res.Source.Revision, commit)
+	}
+}

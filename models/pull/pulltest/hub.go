@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -90,8 +91,15 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo := "/" + h.Org + "/" + h.Repo
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/api/models"+repo+"/revision/"); ok {
-		commit, ok := h.resolve(rest)
+	// As the Hub does, the revision is one path segment: a branch such as
+	// refs/pr/1 must come escaped (refs%2Fpr%2F1).
+	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/api/models"+repo+"/revision/"); ok {
+		rev, err := url.PathUnescape(rest)
+		if err != nil || strings.Contains(rest, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		commit, ok := h.resolve(rev)
 		if !ok {
 			http.NotFound(w, r)
 			return
