@@ -76,14 +76,7 @@ an immutable revision (a commit hash or digest), not a branch or "latest".`,
   warden models add /srv/models/big.gguf --name big --in-place`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			modelsDir := func() (string, error) {
-				d, err := g.openDataDir()
-				if err != nil {
-					return "", err
-				}
-				return d.Models()
-			}
-			return runModelsAdd(cmd.Context(), g.lock, modelsDir, args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runModelsAdd(cmd.Context(), g.lock, g.modelsDir, args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -313,11 +306,7 @@ names, as serve would refuse it.`,
 				return fmt.Errorf("--models-require (models.require): %w", err)
 			}
 			if dir == "" {
-				d, err := g.openDataDir()
-				if err != nil {
-					return err
-				}
-				if dir, err = d.Models(); err != nil {
+				if dir, err = g.modelsDir(); err != nil {
 					return err
 				}
 			}

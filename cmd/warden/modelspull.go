@@ -65,11 +65,8 @@ recorded source, at its recorded commit.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.modelsDir == "" {
-				d, err := g.openDataDir()
-				if err != nil {
-					return err
-				}
-				if o.modelsDir, err = d.Models(); err != nil {
+				var err error
+				if o.modelsDir, err = g.modelsDir(); err != nil {
 					return err
 				}
 			}

@@ -94,6 +94,16 @@ func (g *globalOptions) openDataDir() (store.Dir, error) {
 	return store.OpenDir(path)
 }
 
+// modelsDir is the data directory's models folder, where serve looks for
+// pinned files and add and pull put them.
+func (g *globalOptions) modelsDir() (string, error) {
+	d, err := g.openDataDir()
+	if err != nil {
+		return "", err
+	}
+	return d.Models()
+}
+
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
