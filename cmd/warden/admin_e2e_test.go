@@ -30,10 +30,10 @@ func post(t *testing.T, url, token, body string) (int, string) {
 	return resp.StatusCode, b.String()
 }
 
-// TestAdminModelLifecycle: an admin loads a model that was reviewed and
-// pinned after the server started, and a reload after its pin is removed
-// stops serving it. Each action is in the audit log.
-func TestAdminModelLifecycle(t *testing.T) {
+// copyRepoLock copies the repository's models.lock into a temporary
+// folder, for a test that pins more models in it.
+func copyRepoLock(t *testing.T) string {
+	t.Helper()
 	lock := filepath.Join(t.TempDir(), "models.lock")
 	data, err := os.ReadFile(repoLock)
 	if err != nil {
@@ -42,6 +42,14 @@ func TestAdminModelLifecycle(t *testing.T) {
 	if err := os.WriteFile(lock, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return lock
+}
+
+// TestAdminModelLifecycle: an admin loads a model that was reviewed and
+// pinned after the server started, and a reload after its pin is removed
+// stops serving it. Each action is in the audit log.
+func TestAdminModelLifecycle(t *testing.T) {
+	lock := copyRepoLock(t)
 	w := startWarden(t, "--lock", lock)
 	admin := issueToken(t, w.dataDir, "--sub", "ops", "--role", "admin")
 	chat := func(model string) int {

@@ -132,14 +132,7 @@ func TestAddAndFitRefuseUnloadableModels(t *testing.T) {
 // serves on. An empty key used to abort the server; context_length 0 used
 // to load.
 func TestAdminLoadOfUnloadableModel(t *testing.T) {
-	lock := filepath.Join(t.TempDir(), "models.lock")
-	data, err := os.ReadFile(repoLock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(lock, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	lock := copyRepoLock(t)
 	w := startWarden(t, "--lock", lock)
 	admin := issueToken(t, w.dataDir, "--sub", "ops", "--role", "admin")
 	models := unloadableModels()
