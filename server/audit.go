@@ -45,7 +45,7 @@ func (s *Server) auditGate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // audit submits the finished request's record.
-func (s *Server) audit(c echo.Context, x *exchange, endpoint, model string, end time.Time) {
+func (s *Server) audit(c echo.Context, x *exchange, endpoint string, model modelOutcome, end time.Time) {
 	if x.unaudited {
 		return
 	}
@@ -60,7 +60,7 @@ func (s *Server) audit(c echo.Context, x *exchange, endpoint, model string, end 
 // auditRecord builds the request's record from what the server derived,
 // what the verified token says, and client text the audit log redacts:
 // never from the raw path, method or model name (record.go).
-func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint, model string, end time.Time) audit.Record {
+func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint string, model modelOutcome, end time.Time) audit.Record {
 	r := c.Request()
 	rec := audit.Record{
 		Time:             x.start,
@@ -71,7 +71,8 @@ func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint, model string
 		ClientAddr:       c.RealIP(),
 		Method:           methodOf(r),
 		Endpoint:         endpoint,
-		Model:            model,
+		Model:            model.stored,
+		ModelSHA256:      model.sha256,
 		Status:           x.status,
 		ErrorType:        x.errorCode,
 		PromptTokens:     x.result.PromptTokens,
@@ -84,9 +85,6 @@ func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint, model string
 	}
 	if rec.ErrorType == "" && x.authFailure != "" {
 		rec.ErrorType = "auth:" + string(x.authFailure)
-	}
-	if info, ok := s.models.info(rec.Model); ok {
-		rec.ModelSHA256 = info.SHA256
 	}
 	if !x.firstToken.IsZero() {
 		rec.TTFT = x.firstToken.Sub(x.start)

@@ -85,9 +85,9 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	if c.Request().Context().Err() != nil && !c.Response().Committed {
 		x.status = statusClientGone
 	}
-	endpoint, model := s.endpointOf(c), s.recordedModel(x)
+	endpoint, model := s.endpointOf(c), s.modelOutcome(x)
 	s.audit(c, x, endpoint, model, end)
-	s.metrics.record(x, endpoint, s.loadedModel(x), end)
+	s.metrics.record(x, endpoint, model.label, end)
 
 	level := slog.LevelInfo
 	if x.status >= http.StatusInternalServerError {

@@ -118,23 +118,35 @@ func (s *Server) nameModel(x *exchange, name string) {
 // serves it from the end of the request on), a keyed hash otherwise, and
 // "" if the request named none.
 func (s *Server) recordedModel(x *exchange) string {
-	if x.model == "" {
+	_, now := s.models.info(x.model)
+	return s.storedName(x, now)
+}
+
+func (s *Server) storedName(x *exchange, servedNow bool) string {
+	switch {
+	case x.model == "":
 		return ""
-	}
-	if _, now := s.models.info(x.model); x.modelServed || now {
+	case x.modelServed || servedNow:
 		return x.model
 	}
 	return s.unknownValue("model", x.model)
 }
 
-// loadedModel is the model to label metrics with: the one the request
-// named while it is loaded, so that labels stay bounded whatever clients
-// send.
-func (s *Server) loadedModel(x *exchange) string {
-	if _, loaded := s.models.info(x.model); !loaded {
-		return ""
+// modelOutcome is what a finished request's record and metrics say of its
+// model, from one look in the registry.
+type modelOutcome struct {
+	stored string // what the audit log stores: see recordedModel
+	label  string // the metrics label: the name while the model is loaded, else "", so labels stay bounded
+	sha256 string // the loaded file's, as pinned
+}
+
+func (s *Server) modelOutcome(x *exchange) modelOutcome {
+	info, loaded := s.models.info(x.model)
+	out := modelOutcome{stored: s.storedName(x, loaded)}
+	if loaded {
+		out.label, out.sha256 = x.model, info.SHA256
 	}
-	return x.model
+	return out
 }
 
 // scrubName replaces name in msg, as is and as %q quotes it, with what the
