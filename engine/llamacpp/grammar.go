@@ -57,7 +57,7 @@ func grammarFor(f engine.Format, alphabet *gbnf.Alphabet) (string, error) {
 		if g == nil {
 			return "", invalidFormat("the JSON schema is not valid, or uses features Warden cannot enforce")
 		}
-		if len(g) >= gbnf.MaxBytes-1 { // SchemaToGrammar truncates at its buffer's end
+		if len(g) >= schemaGrammarBuffer(f.Schema)-1 { // cut short at the buffer's end
 			return "", invalidFormat("the JSON schema is too complex to enforce")
 		}
 		rules = renameRule(string(g), "root", "warden-json")
@@ -77,6 +77,11 @@ func grammarFor(f engine.Format, alphabet *gbnf.Alphabet) (string, error) {
 	}
 	return grammar, nil
 }
+
+// schemaGrammarBuffer is the size of the buffer llama.SchemaToGrammar gives
+// the converter for schema (llama.go of the pinned module): a grammar that
+// fills it was truncated, silently.
+func schemaGrammarBuffer(schema []byte) int { return max(32<<10, min(1<<20, len(schema)*4)) }
 
 func invalidFormat(msg string) error {
 	return &engine.InvalidError{Param: "response_format", Message: msg}

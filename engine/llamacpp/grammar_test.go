@@ -3,6 +3,7 @@ package llamacpp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -327,5 +328,24 @@ func TestCheckPattern(t *testing.T) {
 		if err := checkPattern(p); err == nil {
 			t.Errorf("checkPattern(%q) passed", p)
 		}
+	}
+}
+
+// A schema whose grammar outgrows the binding's buffer (here 300 optional
+// properties, which the converter writes in quadratic space) is refused as
+// too complex, not handed on cut short.
+func TestSchemaGrammarCutShortIsRefused(t *testing.T) {
+	var props []string
+	for i := range 300 {
+		props = append(props, fmt.Sprintf(`"property_%03d":{"type":"integer"}`, i))
+	}
+	schema := `{"type":"object","properties":{` + strings.Join(props, ",") + `}}`
+	if g := llama.SchemaToGrammar([]byte(schema)); len(g) < schemaGrammarBuffer([]byte(schema))-1 {
+		t.Fatalf("the grammar (%d bytes) fits the buffer: the test needs a larger schema", len(g))
+	}
+	_, err := grammarFor(engine.Format{JSON: true, Schema: []byte(schema)}, gbnf.NewAlphabet([]string{"a"}))
+	var inv *engine.InvalidError
+	if !errors.As(err, &inv) || !strings.Contains(inv.Message, "too complex") {
+		t.Fatalf("err = %v, want the schema refused as too complex", err)
 	}
 }
