@@ -15,8 +15,17 @@
 # $OLLAMA_LIBRARY_PATH that contains "lib/ollama" or is the executable's own
 # directory. So for PREFIX/bin/warden this installs into PREFIX/lib/ollama.
 #
-# Usage: deploy/build-backend.sh cuda|blas PREFIX
+# cpu builds the variants of ggml's CPU backend (libggml-cpu-NAME.so, one per
+# x86-64 or arm64 feature level, $CPU_VARIANTS) into PREFIX/lib/ollama/cpu,
+# where the engine picks the best one the running CPU supports
+# (docs/cpu-variants.md). The module's own variant list stops at Ice Lake and
+# Alder Lake; the sources are copied to the build folder and the Sapphire
+# Rapids (AMX) and Zen 4 variants that later llama.cpp defines are added to
+# that copy, with ggml's own variant function.
+#
+# Usage: deploy/build-backend.sh cuda|blas|cpu PREFIX
 # Environment (all optional):
+#   CPU_VARIANTS          CPU variants to build (default: all for this architecture)
 #   CUDA_ARCHS            GPU architectures, CMake syntax   (default 80;86;89;90)
 #   BUILD_DIR             CMake build folder                (default build/backend-NAME)
 #   OLLAMA_SRC            the module's folder, for hosts without Go (make cuda-src)
@@ -28,13 +37,13 @@ set -euo pipefail
 backend=${1:-}
 prefix=${2:-}
 if [[ -z $backend || -z $prefix ]]; then
-	echo "usage: $0 cuda|blas PREFIX" >&2
+	echo "usage: $0 cuda|blas|cpu PREFIX" >&2
 	exit 2
 fi
 case $backend in
-cuda | blas) ;;
+cuda | blas | cpu) ;;
 *)
-	echo "$0: unknown backend '$backend' (cuda or blas)" >&2
+	echo "$0: unknown backend '$backend' (cuda, blas or cpu)" >&2
 	exit 2
 	;;
 esac
@@ -42,6 +51,7 @@ esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build/backend-$backend}
 dest=$prefix/lib/ollama
+[[ $backend == cpu ]] && dest=$dest/cpu
 jobs=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
 cuda_archs=${CUDA_ARCHS:-80;86;89;90}
 say() { echo "build-backend: $*" >&2; }
@@ -64,6 +74,55 @@ src=$(cd "$src" && pwd)
 if [[ ! -f $src/CMakeLists.txt || ! -d $src/ml/backend/ggml/ggml/src/ggml-$backend ]]; then
 	say "no ggml-$backend sources under '$src' (expected the github.com/ollama/ollama module)"
 	exit 1
+fi
+
+# --- CPU variants. Names as ggml's (and llama.cpp's later) variant lists;
+# the engine's table of what each one requires (engine/cpuvariant) must
+# name the same ones.
+arch=$(uname -m)
+case $arch in
+x86_64 | amd64) all_variants="haswell skylakex icelake alderlake zen4 sapphirerapids" ;;
+aarch64 | arm64) all_variants="armv8.0_1 armv8.2_1 armv8.2_2 armv8.2_3 armv8.6_1 armv8.6_2 armv9.2_1 armv9.2_2" ;;
+*) all_variants="" ;;
+esac
+if [[ $backend == cpu ]]; then
+	variants=${CPU_VARIANTS:-$all_variants}
+	if [[ -z $variants ]]; then
+		say "no CPU variants are defined for $arch: bin/warden uses its built-in CPU kernels"
+		exit 0
+	fi
+	# A writable copy of the module's CMake project with the extra variants.
+	# It is refreshed whenever the module folder or this script changes.
+	copy=$build_dir-src
+	stamp="$src $(cksum <"$0")"
+	if [[ ! -f $copy/.stamp || $(cat "$copy/.stamp") != "$stamp" ]]; then
+		[[ -d $copy ]] && chmod -R u+w "$copy" && rm -rf "$copy"
+		mkdir -p "$copy/ml/backend/ggml"
+		cp "$src/CMakeLists.txt" "$copy/"
+		cp -R "$src/ml/backend/ggml/ggml" "$copy/ml/backend/ggml/"
+		chmod -R u+w "$copy"
+		list=$copy/ml/backend/ggml/ggml/src/CMakeLists.txt
+		anchor='ggml_add_cpu_backend_variant(alderlake'
+		if [[ $arch == x86_64 || $arch == amd64 ]]; then
+			grep -q "$anchor" "$list" || {
+				say "the module's variant list changed (no '$anchor' in $list): update this script"
+				exit 1
+			}
+			# Feature lists as upstream llama.cpp's: zen4 adds AVX512_BF16 to
+			# icelake; sapphirerapids adds AMX_TILE and AMX_INT8, whose
+			# kernels (ggml-cpu/amx) only this variant compiles.
+			extra='        ggml_add_cpu_backend_variant(zen4           SSE42 AVX F16C AVX2 BMI2 FMA AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16)
+        ggml_add_cpu_backend_variant(sapphirerapids SSE42 AVX F16C AVX2 BMI2 FMA AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8)'
+			awk -v anchor="$anchor" -v extra="$extra" '{ print } index($0, anchor) { print extra }' "$list" >"$list.new"
+			mv "$list.new" "$list"
+			grep -q 'ggml_add_cpu_backend_variant(sapphirerapids' "$list" || {
+				say "could not add the extra variants to $list"
+				exit 1
+			}
+		fi
+		echo "$stamp" >"$copy/.stamp"
+	fi
+	src=$copy
 fi
 
 # --- Tools. Every missing one is named before giving up, so one read of the
@@ -136,6 +195,12 @@ if [[ $cmake_ok == 1 ]]; then
 	blas)
 		args+=(-DGGML_BLAS=ON "-DGGML_BLAS_VENDOR=${BLAS_VENDOR:-OpenBLAS}")
 		;;
+	cpu)
+		# The module's CMakeLists.txt leaves GGML_CPU_REPACK unset, i.e. off:
+		# without it the variants keep weights in a plain CPU buffer and never
+		# run the repacked GEMM kernels (../shared/notes/cpu-variants.md).
+		args+=(-DGGML_CPU_REPACK=ON -DGGML_CCACHE=OFF)
+		;;
 	esac
 	# A generator change (ninja installed since) makes CMake refuse the old cache.
 	if [[ -f $build_dir/CMakeCache.txt ]] && ! grep -qx "CMAKE_GENERATOR:INTERNAL=$generator" "$build_dir/CMakeCache.txt"; then
@@ -163,24 +228,38 @@ if ((${#missing[@]})); then
 	exit 1
 fi
 
-# --- Build only this backend and ggml-base (not Ollama's CPU variants: the
-# CPU backend is compiled into bin/warden).
-say "building ggml-$backend with $jobs jobs${nvcc:+ for CUDA architectures $cuda_archs}"
+# --- Build only this backend and ggml-base (for cuda and blas, not the CPU
+# variants: bin/warden has CPU kernels built in).
+targets=("ggml-$backend")
+libs=("libggml-$backend.so")
+if [[ $backend == cpu ]]; then
+	targets=()
+	libs=()
+	for v in $variants; do
+		targets+=("ggml-cpu-$v")
+		libs+=("libggml-cpu-$v.so")
+	done
+fi
+say "building ${targets[*]} with $jobs jobs${nvcc:+ for CUDA architectures $cuda_archs}"
 start=$(date +%s)
-cmake --build "$build_dir" --target "ggml-$backend" --parallel "$jobs"
+cmake --build "$build_dir" --target "${targets[@]}" --parallel "$jobs"
 say "built in $(($(date +%s) - start)) s"
 
 # --- Install: the backend and the libggml-base.so it links (resolved through
 # its $ORIGIN run path). Copy to a temporary name, then rename, so a running
 # warden never maps a half-written file.
 out=$build_dir/lib/ollama
-lib=$out/libggml-$backend.so
-[[ -f $lib ]] || {
-	say "the build made no $lib"
-	exit 1
-}
+files=()
+for l in "${libs[@]}"; do
+	[[ -f $out/$l ]] || {
+		say "the build made no $out/$l"
+		exit 1
+	}
+	files+=("$out/$l")
+done
+lib=${files[0]}
 mkdir -p "$dest"
-for f in "$lib" "$out"/libggml-base.so*; do
+for f in "${files[@]}" "$out"/libggml-base.so*; do
 	name=$(basename "$f")
 	if [[ -L $f ]]; then
 		ln -sfn "$(readlink "$f")" "$dest/$name"
@@ -203,11 +282,16 @@ fi
 # --- Report what the dynamic loader cannot resolve. libcuda.so.1 comes with
 # the NVIDIA driver, so it is expected to be missing on a build host.
 if command -v ldd >/dev/null 2>&1; then
-	unresolved=$(ldd "$dest/libggml-$backend.so" | awk '/not found/ {print $1}' | grep -v '^libcuda\.so' || true)
+	installed=$dest/$(basename "$lib")
+	unresolved=$(ldd "$installed" | awk '/not found/ {print $1}' | grep -v '^libcuda\.so' || true)
 	if [[ -n $unresolved ]]; then
-		say "warning: $dest/libggml-$backend.so needs libraries this host cannot find:"
+		say "warning: $installed needs libraries this host cannot find:"
 		echo "$unresolved" | sed 's/^/    /' >&2
 		say "install them (or CUDA_BUNDLE_RUNTIME=1 for the CUDA ones), else warden skips the backend"
 	fi
+fi
+if [[ $backend == cpu ]]; then
+	say "installed ${libs[*]} in $dest ($(du -ch "${files[@]}" | tail -1 | cut -f1)); check with: $prefix/bin/warden devices"
+	exit 0
 fi
 say "installed $dest/libggml-$backend.so ($(du -h "$dest/libggml-$backend.so" | cut -f1)); check with: $prefix/bin/warden devices"

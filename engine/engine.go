@@ -26,6 +26,16 @@ type Generator interface {
 	Generate(ctx context.Context, req Request, emit func(text string) error) (Result, error)
 }
 
+// CPUKernels says which build of the CPU kernels runs a model's CPU work:
+// a variant library chosen for this CPU (engine/cpuvariant), or the one
+// built into the binary.
+type CPUKernels struct {
+	Variant  string   // "sapphirerapids", "icelake", ..., or "built-in"
+	Library  string   // the variant's shared library; empty for built-in
+	Features []string // the CPU features the kernels use, which decided the choice
+	Note     string   // why the built-in kernels run, when a variant was expected
+}
+
 // ModelInfo describes a loaded model.
 type ModelInfo struct {
 	Name         string // name clients use in the "model" field

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -17,14 +19,22 @@ func newDevicesCommand(g *globalOptions) *cobra.Command {
 		Long: `Devices lists the backend devices ggml found (CPU, CUDA, Metal, ...) with
 their total and free memory, as "warden fit" and "warden serve" plan with
 them. For the CPU, free memory is the kernel's MemAvailable; ggml itself
-counts all memory as free.`,
+counts all memory as free.
+
+It also says which CPU kernels run: the variant library from lib/ollama/cpu
+chosen for this CPU (and the CPU features that decided it), or the kernels
+built into the binary and why. WARDEN_CPU_VARIANT forces a variant, or
+"built-in" (docs/cpu-variants.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The logger also quiets ggml's and llama.cpp's own messages.
 			if _, err := g.logger(); err != nil {
 				return err
 			}
-			return writeDevices(cmd, llamacpp.Devices())
+			if err := writeDevices(cmd, llamacpp.Devices()); err != nil {
+				return err
+			}
+			return writeCPUKernels(cmd.OutOrStdout(), llamacpp.CPUKernels())
 		},
 	}
 }
@@ -54,6 +64,28 @@ func writeDevices(cmd *cobra.Command, devices []llamacpp.Device) error {
 	}
 	if memErr != nil {
 		fmt.Fprintf(w, "\nCPU free memory is ggml's figure (all of it): %v\n", memErr)
+	}
+	return nil
+}
+
+// writeCPUKernels says which CPU kernels run, why, and what else was found.
+func writeCPUKernels(w io.Writer, r llamacpp.CPUReport) error {
+	fmt.Fprintf(w, "\nCPU kernels: %s\n", r.Variant)
+	if r.Library != "" {
+		fmt.Fprintf(w, "  library:  %s\n", r.Library)
+		fmt.Fprintf(w, "  uses:     %s (all present on this CPU)\n", strings.Join(r.Features, ", "))
+	} else {
+		fmt.Fprintf(w, "  built for: %s\n", strings.Join(r.Features, ", "))
+	}
+	if r.Note != "" {
+		fmt.Fprintf(w, "  why:      %s\n", r.Note)
+	}
+	fmt.Fprintf(w, "  this CPU: %s\n", strings.ReplaceAll(r.CPU.String(), ",", ", "))
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "  not used: %s: %s\n", s.Path, s.Reason)
+	}
+	if r.Err != nil {
+		return fmt.Errorf("CPU kernels: %w", r.Err)
 	}
 	return nil
 }

@@ -36,7 +36,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/ollama/ollama/llama"
 	ggml "github.com/ollama/ollama/ml/backend/ggml/ggml/src"
 )
 
@@ -76,7 +75,7 @@ var libraryAliases = map[string]string{"hip": "ROCm"}
 // Backends loads ggml's backends if no model has done so yet and reports
 // what is registered and which libraries were found.
 func Backends() BackendReport {
-	llama.BackendInit()
+	initBackends()
 	var r BackendReport
 	for i := range int(C.ggml_backend_reg_count()) {
 		reg := C.ggml_backend_reg_get(C.size_t(i))
@@ -126,13 +125,22 @@ func searchedDirs(paths []string) (searched, ignored []string) {
 }
 
 func openError(path string) string {
+	if msg := dlopenError(path); msg != "" {
+		return msg
+	}
+	return "the library loads, but ggml registered no backend from it (a different ggml version?)"
+}
+
+// dlopenError is the dynamic loader's message for a library it cannot
+// open, or "" if it opens.
+func dlopenError(path string) string {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	if msg := C.tryOpen(cpath); msg != nil {
 		// glibc starts its message with the path, which the caller has.
 		return strings.TrimPrefix(C.GoString(msg), path+": ")
 	}
-	return "the library loads, but ggml registered no backend from it (a different ggml version?)"
+	return ""
 }
 
 // Has reports whether a backend of this name is registered, ignoring case;

@@ -18,8 +18,6 @@ import "C"
 
 import (
 	"fmt"
-
-	"github.com/ollama/ollama/llama"
 )
 
 // DeviceType is ggml's kind of backend device (enum ggml_backend_dev_type).
@@ -59,7 +57,7 @@ type Device struct {
 // Devices lists the backend devices ggml found, loading its backends first
 // if no model has been loaded yet.
 func Devices() []Device {
-	llama.BackendInit()
+	initBackends()
 	n := int(C.ggml_backend_dev_count())
 	devices := make([]Device, 0, n)
 	for i := range n {

@@ -116,7 +116,10 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	}
 
 	start := time.Now()
-	llama.BackendInit()
+	kernels := initBackends()
+	if kernels.Err != nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.Path, kernels.Err)
+	}
 	gpuLayers := cfg.GPULayers
 	if gpuLayers < 0 {
 		gpuLayers = facts.layers + 1 // every block plus the output layer
@@ -165,6 +168,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 	go loop.run()
 	m.log.Info("model loaded", "model", cfg.Name, "path", cfg.Path, "context", cfg.Context,
 		"parallel", cfg.Parallel, "threads", cfg.Threads, "template", m.template.Name(),
+		"cpu_kernels", kernels.Variant, "cpu_features", strings.Join(kernels.Features, ","),
 		"load_time", time.Since(start).Round(time.Millisecond))
 	m.logMemory(meta, gpuLayers, cfg.KVType)
 	return m, nil
