@@ -12,6 +12,11 @@ const char * ggml_backend_reg_name(ggml_backend_reg_t reg);
 void * ggml_backend_reg_get_proc_address(ggml_backend_reg_t reg, const char * name);
 ggml_backend_reg_t ggml_backend_load(const char * path);
 void ggml_backend_unload(ggml_backend_reg_t reg);
+typedef struct ggml_backend_device * ggml_backend_dev_t;
+size_t ggml_backend_dev_count(void);
+ggml_backend_dev_t ggml_backend_dev_get(size_t index);
+int ggml_backend_dev_type(ggml_backend_dev_t device);
+ggml_backend_reg_t ggml_backend_dev_backend_reg(ggml_backend_dev_t device);
 
 struct feature { const char * name; const char * value; };
 typedef struct feature * (*get_features_fn)(ggml_backend_reg_t reg);
@@ -32,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -57,21 +63,39 @@ type CPUReport struct {
 	BuiltIn cpuvariant.Features  // what the binary's kernels were compiled for
 }
 
-// initBackends is llama.BackendInit followed by the choice of CPU kernels,
-// once per process: ggml's backend registry is itself process-wide, and
-// the CPU backend must be settled before any model or context uses it.
-var initBackends = sync.OnceValue(func() CPUReport {
-	llama.BackendInit()
-	dirs := cpuLibraryDirs()
-	features, err := cpuvariant.Detect()
-	if err != nil {
-		return CPUReport{
-			CPUKernels: engine.CPUKernels{Variant: cpuvariant.BuiltIn, Note: err.Error()},
-			Dirs:       dirs,
+// backends settles ggml's backends once per process: ggml's backend
+// registry is itself process-wide, and the CPU backend must be chosen before
+// any model or context uses it.
+var backends struct {
+	once   sync.Once
+	report CPUReport
+}
+
+// initBackends is llama.BackendInit followed by the choice of CPU kernels
+// for this CPU, unless choose has already run.
+func initBackends() CPUReport {
+	return initBackendsWith(func() CPUReport {
+		dirs := cpuLibraryDirs()
+		features, err := cpuvariant.Detect()
+		if err != nil {
+			return CPUReport{
+				CPUKernels: engine.CPUKernels{Variant: cpuvariant.BuiltIn, Note: err.Error()},
+				Dirs:       dirs,
+			}
 		}
-	}
-	return chooseCPUKernels(dirs, features, os.Getenv(ForceCPUVariantEnv))
-})
+		return chooseCPUKernels(dirs, features, os.Getenv(ForceCPUVariantEnv))
+	})
+}
+
+// initBackendsWith runs llama.BackendInit and then choose, the first time
+// it is called in the process; later calls return that first report.
+func initBackendsWith(choose func() CPUReport) CPUReport {
+	backends.once.Do(func() {
+		llama.BackendInit()
+		backends.report = choose()
+	})
+	return backends.report
+}
 
 // CPUKernels loads ggml's backends if that has not happened yet and reports
 // which CPU kernels run: a variant library from lib/ollama/cpu, or the ones
@@ -121,7 +145,7 @@ func chooseCPUKernels(dirs []string, cpu cpuvariant.Features, force string) CPUR
 	}
 	r.Skipped = plan.Skipped
 	for _, c := range plan.Try {
-		if err := loadCPUBackend(c.Path); err != nil {
+		if err := loadCPUBackend(c.Path, c.Requires); err != nil {
 			r.Skipped = append(r.Skipped, cpuvariant.Skipped{Library: c.Library, Reason: err.Error()})
 			continue
 		}
@@ -201,7 +225,7 @@ func findCPULibraries(dirs []string) []cpuvariant.Library {
 // loadCPUBackend registers a variant library with ggml, which refuses it if
 // it cannot be opened, if its own CPUID check scores this CPU 0, or if its
 // ggml version differs; the error says which, as far as can be told.
-func loadCPUBackend(path string) error {
+func loadCPUBackend(path string, requires []string) error {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	reg := C.ggml_backend_load(cpath)
@@ -215,7 +239,26 @@ func loadCPUBackend(path string) error {
 		C.ggml_backend_unload(reg)
 		return fmt.Errorf("it registers a %q backend, not a CPU one", name)
 	}
+	// A library renamed or built with other flags would be trusted for
+	// features it does not use; its own list must match its name.
+	if missing := registryFeatures(reg).Lacks(requires); len(missing) > 0 {
+		C.ggml_backend_unload(reg)
+		return fmt.Errorf("its kernels were not compiled for %s, as its name says", strings.Join(missing, ", "))
+	}
 	return nil
+}
+
+// cpuDeviceFeatures lists, for each CPU device ggml has registered, in the
+// order llama.cpp finds them, what its backend was compiled for.
+func cpuDeviceFeatures() []cpuvariant.Features {
+	var out []cpuvariant.Features
+	for i := range int(C.ggml_backend_dev_count()) {
+		d := C.ggml_backend_dev_get(C.size_t(i))
+		if C.ggml_backend_dev_type(d) == 0 { // GGML_BACKEND_DEVICE_TYPE_CPU
+			out = append(out, registryFeatures(C.ggml_backend_dev_backend_reg(d)))
+		}
+	}
+	return out
 }
 
 func featureNames(f cpuvariant.Features) []string {
