@@ -78,6 +78,15 @@ func (s *Server) listRevoked(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"object": "list", "data": out})
 }
 
+// CPUKernelsJSON is engine.CPUKernels as GET /admin/models shows it (and
+// warden ps reads it).
+type CPUKernelsJSON struct {
+	Variant  string   `json:"variant"`
+	Features []string `json:"features"`
+	Library  string   `json:"library,omitempty"`
+	Note     string   `json:"note,omitempty"`
+}
+
 // ModelLoader loads models as the lockfile allows.
 type ModelLoader interface {
 	// Load verifies the model the lockfile names and loads it.
@@ -112,7 +121,11 @@ func (s *Server) adminModels(c echo.Context) error {
 		out = append(out, entry{m.Name, m.Path, m.SHA256, m.Architecture, m.Context, m.Template, m.Created,
 			s.models.statsJSON(m.Name)})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"object": "list", "data": out})
+	resp := map[string]any{"object": "list", "data": out}
+	if k := s.cfg.CPUKernels; k.Variant != "" {
+		resp["cpu_kernels"] = CPUKernelsJSON{Variant: k.Variant, Features: k.Features, Library: k.Library, Note: k.Note}
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 func (s *Server) adminModelName(c echo.Context) (string, error) {

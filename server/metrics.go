@@ -74,6 +74,13 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if k := s.cfg.CPUKernels; k.Variant != "" {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "warden_cpu_kernels_info",
+			Help:        "Always 1; which CPU kernels run (a variant library chosen for this CPU, or built-in) and the CPU features they use are labels.",
+			ConstLabels: prometheus.Labels{"variant": k.Variant, "features": strings.Join(k.Features, ",")},
+		}, func() float64 { return 1 }))
+	}
 	if a, ok := s.cfg.Audit.(auditStats); ok {
 		m.registry.MustRegister(auditCollectors(a)...)
 	}

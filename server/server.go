@@ -33,6 +33,9 @@ type Config struct {
 	MaxBodyBytes int64              // requests with larger bodies get 413; 0: DefaultMaxBodyBytes
 	Version      string
 	Logger       *slog.Logger
+	// CPUKernels says which CPU kernels the engine runs on, for /metrics
+	// and GET /admin/models; the zero value shows nothing.
+	CPUKernels engine.CPUKernels
 
 	// Auth verifies bearer tokens; nil turns authentication off, which
 	// the command line allows on loopback only.

@@ -70,44 +70,54 @@ func runPs(ctx context.Context, out io.Writer, o psOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	models, err := fetchModels(ctx, o.url, token)
+	list, err := fetchModels(ctx, o.url, token)
 	if err != nil {
 		return err
 	}
-	return printModels(out, models, time.Now())
+	if err := printModels(out, list.Data, time.Now()); err != nil {
+		return err
+	}
+	if k := list.CPUKernels; k != nil {
+		fmt.Fprintf(out, "\nCPU kernels: %s (%s)\n", k.Variant, strings.Join(k.Features, ", "))
+	}
+	return nil
 }
 
 // fetchModels reads GET /admin/models from the server at base.
-func fetchModels(ctx context.Context, base, token string) ([]psModel, error) {
+func fetchModels(ctx context.Context, base, token string) (psList, error) {
 	url := strings.TrimSuffix(base, "/") + "/admin/models"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--url %q: %w", base, err)
+		return psList{}, fmt.Errorf("--url %q: %w", base, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("is warden serve running at %s? %w", base, err)
+		return psList{}, fmt.Errorf("is warden serve running at %s? %w", base, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", url, err)
+		return psList{}, fmt.Errorf("read %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error struct{ Message string } `json:"error"`
 		}
 		_ = json.Unmarshal(body, &e)
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, cmp.Or(e.Error.Message, "(no explanation)"))
+		return psList{}, fmt.Errorf("GET %s: %s: %s", url, resp.Status, cmp.Or(e.Error.Message, "(no explanation)"))
 	}
-	var list struct {
-		Data []psModel `json:"data"`
-	}
+	var list psList
 	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("GET %s: not a model list: %w", url, err)
+		return psList{}, fmt.Errorf("GET %s: not a model list: %w", url, err)
 	}
-	return list.Data, nil
+	return list, nil
+}
+
+// psList is GET /admin/models' answer.
+type psList struct {
+	Data       []psModel              `json:"data"`
+	CPUKernels *server.CPUKernelsJSON `json:"cpu_kernels"`
 }
 
 // printModels writes one row per model; columns an engine cannot report

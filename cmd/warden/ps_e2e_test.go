@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/warden-llm/warden/engine/cpuvariant"
 )
 
 // scrape reads /metrics with Prometheus's own text parser.
@@ -91,11 +93,26 @@ func TestMetricsAndPsAgainstBinary(t *testing.T) {
 	}
 
 	code, body := get(t, w.base+"/admin/models", admin)
-	var list struct {
-		Data []psModel `json:"data"`
-	}
+	var list psList
 	if err := json.Unmarshal([]byte(body), &list); err != nil || code != http.StatusOK || len(list.Data) != 1 || list.Data[0].Stats == nil {
 		t.Fatalf("GET /admin/models: %d %s", code, body)
+	}
+	kernels := list.CPUKernels
+	if kernels == nil || kernels.Variant == "" || len(kernels.Features) == 0 {
+		t.Fatalf("GET /admin/models names no CPU kernels: %s", body)
+	}
+	cpu, err := cpuvariant.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernels.Variant != cpuvariant.BuiltIn {
+		if missing := cpu.Lacks(kernels.Features); len(missing) > 0 {
+			t.Fatalf("the server runs %s kernels, using %v, which this CPU lacks", kernels.Variant, missing)
+		}
+	}
+	info := model.LabelSet{"variant": model.LabelValue(kernels.Variant), "features": model.LabelValue(strings.Join(kernels.Features, ","))}
+	if v := sample(after, "warden_cpu_kernels_info", info); v != 1 {
+		t.Errorf("warden_cpu_kernels_info%v = %v, want 1 (as GET /admin/models says)", info, v)
 	}
 	m := list.Data[0]
 	st := m.Stats
@@ -120,7 +137,11 @@ func TestMetricsAndPsAgainstBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("warden ps: %v\n%s", err, out)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
+	table, kernelLine, _ := strings.Cut(strings.TrimSpace(out), "\n\n")
+	if want := "CPU kernels: " + kernels.Variant + " ("; !strings.HasPrefix(kernelLine, want) {
+		t.Errorf("warden ps ends with %q, want it to start with %q", kernelLine, want)
+	}
+	lines := strings.Split(table, "\n")
 	row := strings.Fields(lines[len(lines)-1])
 	if len(lines) != 2 || row[0] != demoName || row[1] != m.SHA256[:12] || !slices.Contains(row, strconv.Itoa(m.Context)) {
 		t.Errorf("warden ps shows:\n%s\nwant a row for %s (%s, context %d)", out, demoName, m.SHA256[:12], m.Context)

@@ -208,6 +208,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Models:            []engine.Generator{model},
 		MaxBodyBytes:      o.maxBody,
 		Version:           version,
+		CPUKernels:        llamacpp.CPUKernels().CPUKernels,
 		Logger:            log,
 		RequestsPerMinute: o.rateRequests,
 		TokensPerMinute:   o.rateTokens,
