@@ -22,11 +22,12 @@ ARG UBUNTU=ubuntu24.04
 FROM golang:${GO_VERSION}-bookworm AS go
 
 # ---- Build stages: the tools `make build` needs (third_party/setup.sh
-# finds nlohmann-json and stb installed and fetches only miniaudio.h).
+# finds nlohmann-json and stb installed and fetches only miniaudio.h; CMake
+# and Ninja build the CPU variant libraries).
 FROM golang:${GO_VERSION}-bookworm AS build-cpu
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        g++ make nlohmann-json3-dev libstb-dev \
+        g++ make cmake ninja-build nlohmann-json3-dev libstb-dev \
     && rm -rf /var/lib/apt/lists/*
 
 FROM nvidia/cuda:${CUDA_VERSION}-devel-${UBUNTU} AS build-cuda
@@ -51,7 +52,10 @@ ARG CUDA_ARCHS="80;86;89;90"
 ARG JOBS=
 COPY Makefile ./
 COPY deploy/build-backend.sh deploy/
+# Both images carry every CPU variant (lib/ollama/cpu): the engine picks the
+# one the host's CPU supports at start, so one image serves old and new CPUs.
 RUN mkdir -p lib/ollama \
+    && make cpu-variants JOBS="$JOBS" \
     && if [ "$VARIANT" = cuda ]; then \
         make cuda-backend CUDA_ARCHS="$CUDA_ARCHS" JOBS="$JOBS"; \
     fi
@@ -79,6 +83,8 @@ RUN apt-get update \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/warden \
     && install -d -o root -g 10001 -m 0750 /models /etc/warden
 COPY --from=build /src/bin/warden /usr/local/bin/warden
+# The backends: lib/ollama/cpu/libggml-cpu-*.so (+ libggml-base.so) always,
+# libggml-cuda.so in the CUDA image.
 COPY --from=build /src/lib/ollama/ /usr/local/lib/ollama/
 COPY --from=build /src/models.lock /etc/warden/models.lock
 # Fail here, not at run time, if the CUDA backend needs a library this base
@@ -88,6 +94,7 @@ RUN if [ -e /usr/local/lib/ollama/libggml-cuda.so ]; then \
         missing=$(ldd /usr/local/lib/ollama/libggml-cuda.so | awk '/not found/ && $1 !~ /^libcuda\.so/ {print $1}'); \
         if [ -n "$missing" ]; then echo "libggml-cuda.so needs: $missing" >&2; exit 1; fi; \
     fi \
+    && ls /usr/local/lib/ollama/cpu/libggml-cpu-*.so >/dev/null \
     && warden version
 
 USER 10001:10001

@@ -1,12 +1,17 @@
 # Warden build. `make` builds bin/warden for this machine's CPU; `make test`
 # runs every test; `make demo` serves the built-in demo model.
 #
-# CPU selects the x86-64 code ggml is compiled for (docs/build-flags.md has
-# the measurements behind the default):
+# CPU selects the x86-64 code of the CPU kernels built into bin/warden
+# (docs/build-flags.md has the measurements behind the default):
 #   CPU=v3        AVX2/FMA (x86-64-v3): any x86 CPU since ~2015   [default]
 #   CPU=native    this machine's CPU exactly; not portable to older ones
 #   CPU=portable  baseline x86-64 (SSE2 only): runs anywhere, slowest
 # On other architectures the compiler's default is used.
+#
+# Beside it, `make` builds the CPU variants (AVX-512, VNNI, AMX, ...) into
+# lib/ollama/cpu with CMake; at start the engine loads the best one this CPU
+# supports (docs/cpu-variants.md). Without CMake, bin/warden still runs, on
+# its built-in kernels, and says so.
 #
 # REPACK=1 (default) lets ggml's CPU backend repack Q4_0/Q4_K/IQ4_NL weights
 # at load into the interleaved layout its AVX2/NEON GEMM kernels read, as
@@ -23,7 +28,11 @@ ARCH     := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
   MARCH_portable :=
   MARCH_v3       := -march=x86-64-v3
-  MARCH_native   := -march=native
+  # The cgo build of ggml's CPU backend has no AMX kernels (ggml-cpu/amx is
+  # not part of the module's cgo package), yet ggml-cpu.cpp calls them when
+  # the compiler targets AMX: -march=native on an AMX host fails to link.
+  # The sapphirerapids variant library carries the AMX kernels instead.
+  MARCH_native   := -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
   ifeq ($(origin MARCH_$(CPU)),undefined)
     $(error CPU=$(CPU): choose v3, native or portable)
   endif
@@ -39,8 +48,8 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash build-variant vet clean \
-	cuda cuda-backend cuda-src docker
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu build-variant vet clean \
+	cpu-variants install cuda cuda-backend cuda-src docker
 
 all: build
 
@@ -51,15 +60,35 @@ $(INCLUDE)/miniaudio/miniaudio.h: go.sum third_party/setup.sh
 
 build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/warden ./cmd/warden
+	@$(MAKE) --no-print-directory cpu-variants || \
+		echo "make: the CPU variants were not built (above: why); bin/warden runs on its built-in kernels" >&2
+
+# cpu-variants builds ggml's CPU backend once per feature level
+# (CPU_VARIANTS, default all: haswell skylakex icelake alderlake zen4
+# sapphirerapids on x86-64) into BACKEND_PREFIX/lib/ollama/cpu. About 20 s
+# each on 2 cores, once; later runs rebuild nothing.
+cpu-variants:
+	CPU_VARIANTS='$(CPU_VARIANTS)' deploy/build-backend.sh cpu '$(BACKEND_PREFIX)'
+
+# install puts bin/warden and the backend libraries beside it under PREFIX:
+# PREFIX/bin/warden loads them from PREFIX/lib/ollama (CPU variants in
+# PREFIX/lib/ollama/cpu; CUDA after make cuda).
+PREFIX ?= /usr/local
+install: build
+	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(PREFIX)/lib/ollama'
+	install -m 0755 bin/warden '$(DESTDIR)$(PREFIX)/bin/warden'
+	cp -a lib/ollama/. '$(DESTDIR)$(PREFIX)/lib/ollama/'
 
 # The tests include an end-to-end run of the real binary, so they build it
 # with the same flags first.
 # The race detector covers the packages that do not compile llama.cpp; with it, llama.cpp
 # itself would be recompiled (minutes; run `go test -race ./...` by hand).
-RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/fit/ ./engine/gbnf/ ./engine/gguf/ ./models/... ./server/ ./store/...
+RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/cpuvariant/ ./engine/fit/ ./engine/gbnf/ ./engine/gguf/ ./models/... ./server/ ./store/...
+# WARDEN_REQUIRE_CPU_VARIANTS turns the variant tests' "not built" skip into
+# a failure: here the build above made them.
 test: build
 	$(GO) vet ./...
-	WARDEN_BIN=$(CURDIR)/bin/warden $(GO) test -count=1 ./...
+	WARDEN_BIN=$(CURDIR)/bin/warden WARDEN_REQUIRE_CPU_VARIANTS=1 $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -119,6 +148,25 @@ bench: build
 	$$http --clients 8 --ramp 12s --duration 48s --baseline build/bench-steady-1.json || exit 1; \
 	bin/warden bench overhead --model $(BENCH_MODEL) --name $(notdir $(BENCH_MODEL:.gguf=)) --ctx 512 \
 		--url http://127.0.0.1:$(BENCH_PORT) --token $$token --log-level warn --rounds 11
+
+# bench-cpu compares the CPU kernels in one run on the TinyLlama-shape
+# model: the built-in ones (CPU=v3), each variant this CPU can run
+# (WARDEN_CPU_VARIANT), and a CPU=native build, for 1 and 8 streams.
+BENCH_CPU_ARGS ?= --runs 2 --prompt-tokens 16 --gen-tokens 64
+bench-cpu: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	@$(MAKE) --no-print-directory CPU=native build-variant
+	@grep -m1 'model name' /proc/cpuinfo; grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | \
+		grep -E '^(avx|avx2|fma|f16c|avx_vnni|avx512.*|amx.*)$$' | tr '\n' ' '; echo
+	@for v in built-in $$(ls lib/ollama/cpu 2>/dev/null | sed -n 's/^libggml-cpu-\(.*\)\.so$$/\1/p') native; do \
+		bin=bin/warden; env="WARDEN_CPU_VARIANT=$$v"; \
+		if [ $$v = native ]; then bin=build/flags/warden-native-repack$(REPACK); env=; fi; \
+		for s in 1 8; do \
+			out=$$(env $$env $$bin bench engine --model $(BENCH_MODEL) --log-level error $(BENCH_CPU_ARGS) --streams $$s 2>&1) \
+				|| { echo "$$v: $$(echo "$$out" | tail -1)"; continue 2; }; \
+			printf '%-16s %d stream(s): %s\n' $$v $$s "$$(echo "$$out" | grep '^best')"; \
+		done; \
+	done
 
 build-variant: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU)-repack$(REPACK) ./cmd/warden

@@ -80,6 +80,9 @@ fi
 # the engine's table of what each one requires (engine/cpuvariant) must
 # name the same ones.
 arch=$(uname -m)
+# Linux only: macOS builds run Metal and the Apple variants ggml defines
+# differently; Warden does not build those.
+[[ $(uname -s) == Linux ]] || arch=unsupported-os
 case $arch in
 x86_64 | amd64) all_variants="haswell skylakex icelake alderlake zen4 sapphirerapids" ;;
 aarch64 | arm64) all_variants="armv8.0_1 armv8.2_1 armv8.2_2 armv8.2_3 armv8.6_1 armv8.6_2 armv9.2_1 armv9.2_2" ;;

@@ -5,6 +5,11 @@
 # two, and miniaudio.h comes from the Go module github.com/gen2brain/malgo at
 # the version go.mod pins, checked against go.sum by `go mod download`.
 #
+# On Debian/Ubuntu it also installs CMake (and Ninja) when missing: `make`
+# builds the CPU variant libraries with them (deploy/build-backend.sh cpu).
+# Elsewhere a missing CMake only means bin/warden runs on its built-in CPU
+# kernels; the build says so.
+#
 # Usage: third_party/setup.sh OUTDIR   (OUTDIR/miniaudio/miniaudio.h is made)
 set -eu
 out=${1:?usage: setup.sh OUTDIR}
@@ -19,6 +24,12 @@ have_header() { # $1: header path relative to an include directory
 missing=""
 have_header nlohmann/json.hpp && have_header nlohmann/json_fwd.hpp || missing="$missing nlohmann-json3-dev"
 have_header stb/stb_image.h || missing="$missing libstb-dev"
+tools=""
+command -v cmake >/dev/null 2>&1 || tools="cmake"
+command -v ninja >/dev/null 2>&1 || tools="$tools ninja-build"
+if [ -n "$tools" ] && command -v apt-get >/dev/null 2>&1; then
+	missing="$missing $tools"
+fi
 if [ -n "$missing" ]; then
 	if command -v apt-get >/dev/null 2>&1; then
 		sudo=""

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warden-llm/warden/engine/cpuvariant"
 )
 
 func repoRoot(t *testing.T) string {
@@ -496,4 +498,58 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf(".dockerignore keeps %s out, but the build needs it", p)
 		}
 	}
+}
+
+// TestMakeInstallCarriesCPUVariants: make install puts the CPU variant
+// libraries beside the installed binary, which then runs the same variant
+// as the checkout's bin/warden, from its own lib/ollama/cpu.
+func TestMakeInstallCarriesCPUVariants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs make install")
+	}
+	for _, tool := range []string{"make", "cmake"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	root := repoRoot(t)
+	prefix := filepath.Join(t.TempDir(), "usr")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", "-C", root, "install", "PREFIX="+prefix)
+	cmd.Env = cleanEnv("PATH=" + os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	libs, _ := filepath.Glob(filepath.Join(prefix, "lib", "ollama", "cpu", "libggml-cpu-*.so"))
+	if len(libs) == 0 {
+		t.Fatalf("make install put no CPU variant in %s/lib/ollama/cpu", prefix)
+	}
+
+	kernels := func(exe string) (variant, library string) {
+		t.Helper()
+		cmd := exec.Command(exe, "devices")
+		cmd.Env = cleanEnv("PATH=" + os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s devices: %v\n%s", exe, err, out)
+		}
+		m := regexp.MustCompile(`(?m)^CPU kernels: (\S+)$`).FindStringSubmatch(string(out))
+		if m == nil {
+			t.Fatalf("%s devices names no CPU kernels:\n%s", exe, out)
+		}
+		if l := regexp.MustCompile(`(?m)^  library:\s+(\S+)$`).FindStringSubmatch(string(out)); l != nil {
+			library = l[1]
+		}
+		return m[1], library
+	}
+	installed, lib := kernels(filepath.Join(prefix, "bin", "warden"))
+	checkout, _ := kernels(filepath.Join(root, "bin", "warden"))
+	if installed != checkout {
+		t.Fatalf("installed warden runs %s kernels, the checkout's %s", installed, checkout)
+	}
+	if installed != cpuvariant.BuiltIn && !strings.HasPrefix(lib, filepath.Join(prefix, "lib", "ollama", "cpu")+"/") {
+		t.Fatalf("installed warden loads %s, not its own lib/ollama/cpu", lib)
+	}
+	t.Logf("installed and checkout binaries both run %s (%s)", installed, lib)
 }
