@@ -23,7 +23,13 @@ ARCH     := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
   MARCH_portable :=
   MARCH_v3       := -march=x86-64-v3
-  MARCH_native   := -march=native
+  # On a CPU with AMX, -march=native makes ggml-cpu.cpp refer to the AMX
+  # buffer type, whose amx.cpp the cgo package leaves out: the link fails.
+  # So native is native less AMX, where the compiler knows those flags
+  # (deferred: the compiler is asked only when CPU=native).
+  NO_AMX          = $(shell echo 'int main(void){return 0;}' | $(CC) -march=native $(AMX_OFF) -x c -o /dev/null - 2>/dev/null && echo '$(AMX_OFF)')
+  AMX_OFF        := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+  MARCH_native    = -march=native $(NO_AMX)
   ifeq ($(origin MARCH_$(CPU)),undefined)
     $(error CPU=$(CPU): choose v3, native or portable)
   endif
