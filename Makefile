@@ -45,7 +45,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash build-variant vet clean \
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-peer build-variant vet clean \
 	cuda cuda-backend cuda-src docker
 
 all: build
@@ -125,6 +125,17 @@ bench: build
 	$$http --clients 8 --ramp 12s --duration 48s --baseline build/bench-steady-1.json || exit 1; \
 	bin/warden bench overhead --model $(BENCH_MODEL) --name $(notdir $(BENCH_MODEL:.gguf=)) --ctx 512 \
 		--url http://127.0.0.1:$(BENCH_PORT) --token $$token --log-level warn --rounds 11
+
+# bench-peer serves the same model with Warden (as bench does) and with
+# its peer, Ollama v0.17.4 built from its Go module under build/peer with
+# -O3 -march=native and weight repacking (cached), and drives both in
+# alternation with bench http: steady states of 1 and 8 streams, 64 tokens
+# per request, PEER_ROUNDS rounds each; then prints them side by side.
+# PEER_DURATION=10s makes a short smoke run; deploy/bench-peer.sh lists the
+# other settings (PEER_CFLAGS sets the peer's compiler flags).
+bench-peer: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	WARDEN=bin/warden BENCH_MODEL=$(BENCH_MODEL) WARDEN_PORT=$(BENCH_PORT) deploy/bench-peer.sh
 
 build-variant: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU)-repack$(REPACK) ./cmd/warden
