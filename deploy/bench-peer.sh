@@ -108,7 +108,7 @@ CGO_CPPFLAGS=$PEER_CPPFLAGS
 CGO_CFLAGS=$PEER_CFLAGS
 CGO_CXXFLAGS=$PEER_CFLAGS"
 mkdir -p "$peer_dir" "$out"
-rm -f "$out"/steady-*.json "$out"/steady-*.json.idle "$out/summary.md"
+rm -f "$out"/steady-*.json "$out"/steady-*.json.cpu "$out/summary.md"
 if [ -x "$ollama" ] && [ "$(cat "$peer_dir/stamp" 2>/dev/null)" = "$stamp" ]; then
 	say "peer: $ollama is built with these flags already"
 else
@@ -144,7 +144,7 @@ warden_pg="" peer_pg=""
 stop_group() { # $1: process group; TERM, then KILL after 10 s
 	local pg=$1 i
 	[ -n "$pg" ] || return 0
-	kill -TERM -- "-$pg" 2>/dev/null || return 0
+	kill -TERM -- "-$pg" 2>/dev/null || { kill -TERM "$pg" 2>/dev/null; return 0; }
 	for i in $(seq 20); do
 		kill -0 -- "-$pg" 2>/dev/null || return 0
 		sleep 0.5
@@ -162,9 +162,18 @@ trap 'exit 130' INT TERM
 group_ticks() {
 	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$1" '{ sub(/^.*\) /, ""); if ($3 == pg) t += $12 + $13 } END { print t + 0 }'
 }
+# busy_ticks prints the CPU time (clock ticks) all CPUs have spent busy.
+busy_ticks() {
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
 
-own_group() { # $1: pid that setsid must have made a process group leader
-	[ "$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')" = "$1" ] || die "process $1 is not in a process group of its own"
+own_group() { # $1: pid that setsid makes a process group leader (it may not have yet)
+	local i
+	for i in $(seq 50); do
+		[ "$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')" = "$1" ] && return 0
+		sleep 0.1
+	done
+	die "process $1 is not in a process group of its own"
 }
 
 wait_url() { # $1: URL, $2: seconds, $3: log to show on failure
@@ -233,19 +242,27 @@ grep -q "NumThreads:$PEER_THREADS " "$out/ollama.log" || say "warning: ollama's 
 grep -q 'CPU_REPACK' "$out/ollama.log" || say "warning: ollama's log shows no CPU_REPACK buffer: are its weights repacked?"
 
 # ---- measure ----------------------------------------------------------------
+hz=$(getconf CLK_TCK)
 field() { # $1: JSON file, $2: field name (the report is one flat object)
 	sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" "$1"
 }
 runs=()
+# measure runs one load against one server. Around it, it reads the CPU
+# time of the measured server, of the idle one and of the whole machine:
+# the rest (the bench client, and whatever else runs) is printed as the
+# cores that others used, so a run disturbed by other work shows as such.
 measure() { # $1: load label, $2: server (warden|ollama), $3: round; then bench http flags
-	local load=$1 server=$2 round=$3 port idle_pg before after file
+	local load=$1 server=$2 round=$3 port pg idle_pg file t0 t1 me0 me1 idle0 idle1 all0 all1 others
 	shift 3
-	if [ "$server" = warden ]; then port=$WARDEN_PORT idle_pg=$peer_pg; else port=$PEER_PORT idle_pg=$warden_pg; fi
+	if [ "$server" = warden ]; then port=$WARDEN_PORT pg=$warden_pg idle_pg=$peer_pg; else port=$PEER_PORT pg=$peer_pg idle_pg=$warden_pg; fi
 	file=$out/$load-$server-$round.json
-	before=$(group_ticks "$idle_pg")
+	t0=$(date +%s%N) me0=$(group_ticks "$pg") idle0=$(group_ticks "$idle_pg") all0=$(busy_ticks)
 	http "$port" "$@" --save "$file" | sed "s/^/  $server round $round: /"
-	after=$(group_ticks "$idle_pg")
-	echo "$((after - before))" >"$file.idle"
+	t1=$(date +%s%N) me1=$(group_ticks "$pg") idle1=$(group_ticks "$idle_pg") all1=$(busy_ticks)
+	others=$(awk -v t="$(((all1 - all0) - (me1 - me0) - (idle1 - idle0)))" -v hz="$hz" -v ns="$((t1 - t0))" \
+		'BEGIN { printf "%.2f", t / hz / (ns / 1e9) }')
+	echo "    CPU meanwhile: idle server $(awk -v t="$((idle1 - idle0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s, others (bench client included) $others cores"
+	echo "$((idle1 - idle0)) $others" >"$file.cpu"
 	runs+=("$file")
 }
 
@@ -265,21 +282,22 @@ done
 # ---- report -----------------------------------------------------------------
 # Per load and server: the mean over the rounds of the aggregate decode
 # throughput, TTFT p95, and completion tokens per request, with the range
-# of the throughput; the idle server's CPU time during the runs.
-hz=$(getconf CLK_TCK)
+# of the throughput; the idle server's CPU time during the runs, and the
+# most cores that other processes used during any of them.
 # TTFT and tokens per request are means over the runs in which some
 # request started in the window and finished (a window shorter than one
 # request can have none; a short smoke run, say).
-summary() { # $1: load label, $2: server; prints: mean_tps min max ttft95 tok_per_req errors idle_s
-	local f tps ttft tok req err idle
+summary() { # $1: load label, $2: server; prints: mean_tps min max ttft95 tok_per_req errors idle_s others_max
+	local f tps ttft tok req err
 	for f in "$out/$1-$2-"*.json; do
 		tps=$(field "$f" aggregate_tok_per_s) ttft=$(field "$f" ttft_p95_s) req=$(field "$f" requests)
-		tok=$(field "$f" completion_tokens_mean) err=$(field "$f" errors) idle=$(cat "$f.idle")
-		echo "$tps $ttft ${tok:-0} ${err:-0} $idle $((${req:-0} - ${err:-0}))"
-	done | awk -v hz="$hz" '{ n++; s += $1; if (n == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1; e += $4; i += $5
-			if ($6 > 0) { m++; t += $2; k += $3 } }
-		END { if (m) printf "%.2f %.2f %.2f %.3fs %.1f %d %.2f\n", s/n, lo, hi, t/m, k/m, e, i/hz
-			else printf "%.2f %.2f %.2f n/a n/a %d %.2f\n", s/n, lo, hi, e, i/hz }'
+		tok=$(field "$f" completion_tokens_mean) err=$(field "$f" errors)
+		echo "$tps $ttft ${tok:-0} ${err:-0} $((${req:-0} - ${err:-0})) $(cat "$f.cpu")"
+	done | awk -v hz="$hz" '{ n++; s += $1; if (n == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1; e += $4; i += $6
+			if ($7 > o) o = $7
+			if ($5 > 0) { m++; t += $2; k += $3 } }
+		END { if (m) printf "%.2f %.2f %.2f %.3fs %.1f %d %.2f %.2f\n", s/n, lo, hi, t/m, k/m, e, i/hz, o
+			else printf "%.2f %.2f %.2f n/a n/a %d %.2f %.2f\n", s/n, lo, hi, e, i/hz, o }'
 }
 
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/.*: //')
@@ -295,18 +313,26 @@ report=$out/summary.md
 	echo "- Model: $BENCH_MODEL; ctx $PEER_CTX per sequence, $PEER_PARALLEL sequences, $PEER_THREADS threads; $PEER_MAX_TOKENS tokens per request"
 	echo "- Alternating Warden, Ollama, $PEER_ROUNDS rounds each per load; figures are means over the rounds (tok/s range in brackets)"
 	echo
-	echo "| load | Warden tok/s | Ollama tok/s | Warden/Ollama | TTFT p95 Warden | TTFT p95 Ollama | tokens/request W / O | errors W / O | idle server's CPU during W / O runs |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| load | Warden tok/s | Ollama tok/s | Warden/Ollama | TTFT p95 Warden | TTFT p95 Ollama | tokens/request W / O | errors W / O | idle server's CPU during W / O runs | others' cores, most, during W / O runs |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	busy=0
 	for l in "${loads[@]}"; do
 		k=${l%%:*}
-		read -r wt wlo whi wttft wtok werr widle <<<"$(summary "steady-$k" warden)"
-		read -r ot olo ohi ottft otok oerr oidle <<<"$(summary "steady-$k" ollama)"
+		read -r wt wlo whi wttft wtok werr widle woth <<<"$(summary "steady-$k" warden)"
+		read -r ot olo ohi ottft otok oerr oidle ooth <<<"$(summary "steady-$k" ollama)"
+		busy=$(awk -v b="$busy" -v w="$woth" -v o="$ooth" 'BEGIN { m = b; if (w > m) m = w; if (o > m) m = o; print m }')
 		ratio=$(awk -v a="$wt" -v b="$ot" 'BEGIN { if (b > 0) printf "%.2fx", a/b; else print "n/a" }')
 		label="$k stream"
 		[ "$k" = 1 ] || label="$k streams"
 		# widle: the CPU time Ollama used while Warden was measured; oidle the reverse.
-		echo "| $label steady | $wt [$wlo–$whi] | $ot [$olo–$ohi] | $ratio | $wttft | $ottft | $wtok / $otok | $werr / $oerr | ${widle}s / ${oidle}s |"
+		echo "| $label steady | $wt [$wlo–$whi] | $ot [$olo–$ohi] | $ratio | $wttft | $ottft | $wtok / $otok | $werr / $oerr | ${widle}s / ${oidle}s | $woth / $ooth |"
 	done
+	# The bench client itself takes some CPU (a few hundredths of a core
+	# per stream); more than that means other work shared the machine.
+	if awk -v b="$busy" 'BEGIN { exit !(b > 0.3) }'; then
+		echo
+		echo "WARNING: other processes used up to $busy cores during a run: the machine was not quiet, and these figures are disturbed."
+	fi
 } >"$report"
 echo
 cat "$report"
