@@ -31,8 +31,12 @@ ifeq ($(ARCH),x86_64)
   # The cgo build of ggml's CPU backend has no AMX kernels (ggml-cpu/amx is
   # not part of the module's cgo package), yet ggml-cpu.cpp calls them when
   # the compiler targets AMX: -march=native on an AMX host fails to link.
-  # The sapphirerapids variant library carries the AMX kernels instead.
-  MARCH_native   := -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+  # So native is native less AMX, where the compiler knows those flags
+  # (deferred: the compiler is asked only when CPU=native); the
+  # sapphirerapids variant library carries the AMX kernels instead.
+  NO_AMX          = $(shell echo 'int main(void){return 0;}' | $(CC) -march=native $(AMX_OFF) -x c -o /dev/null - 2>/dev/null && echo '$(AMX_OFF)')
+  AMX_OFF        := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+  MARCH_native    = -march=native $(NO_AMX)
   ifeq ($(origin MARCH_$(CPU)),undefined)
     $(error CPU=$(CPU): choose v3, native or portable)
   endif
@@ -48,7 +52,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu build-variant vet clean \
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer build-variant vet clean \
 	cpu-variants install cuda cuda-backend cuda-src docker
 
 all: build
@@ -167,6 +171,17 @@ bench-cpu: build
 			printf '%-16s %d stream(s): %s\n' $$v $$s "$$(echo "$$out" | grep '^best')"; \
 		done; \
 	done
+
+# bench-peer serves the same model with Warden (as bench does) and with
+# its peer, Ollama v0.17.4 built from its Go module under build/peer with
+# -O3 -march=native and weight repacking (cached), and drives both in
+# alternation with bench http: steady states of 1 and 8 streams, 64 tokens
+# per request, PEER_ROUNDS rounds each; then prints them side by side.
+# PEER_DURATION=10s makes a short smoke run; deploy/bench-peer.sh lists the
+# other settings (PEER_CFLAGS sets the peer's compiler flags).
+bench-peer: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	WARDEN=bin/warden BENCH_MODEL=$(BENCH_MODEL) WARDEN_PORT=$(BENCH_PORT) deploy/bench-peer.sh
 
 build-variant: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o build/flags/warden-$(CPU)-repack$(REPACK) ./cmd/warden

@@ -88,6 +88,9 @@ func TestSummariseWindow(t *testing.T) {
 	if rep.TTFTP50Seconds != 1 || rep.TTFTP95Seconds != 4 {
 		t.Errorf("ttft p50 %.2f p95 %.2f, want 1 and 4 (the two that started in the window)", rep.TTFTP50Seconds, rep.TTFTP95Seconds)
 	}
+	if rep.CompletionMean != 15 {
+		t.Errorf("completion tokens per request %.2f, want 15 (the two that started in the window)", rep.CompletionMean)
+	}
 	if want := (9.0/4 + 19.0/9) / 2; rep.PerStreamTokPerS != want {
 		t.Errorf("per stream %.3f, want %.3f", rep.PerStreamTokPerS, want)
 	}
@@ -161,5 +164,33 @@ func TestStreamErrorKeepsStart(t *testing.T) {
 	rep := summariseWindow([]streamFigures{fig}, benchHTTPOptions{clients: 1}, from, time.Now().Add(time.Second))
 	if rep.Requests != 1 || rep.Errors != 1 {
 		t.Errorf("a failed stream in the window: %+v", rep)
+	}
+}
+
+// TestStreamOllamaUsage: Ollama's OpenAI endpoint, asked for usage, sends
+// "usage" with zeros on every text chunk and the real figures on a last
+// chunk without choices; the text still counts, and the zeros do not
+// replace the real usage.
+func TestStreamOllamaUsage(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			t.Error("a request without a token sent an Authorization header")
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		zero := `"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}`
+		for _, text := range []string{"a", "b", "c"} {
+			fmt.Fprintf(w, "data: {\"choices\":[{\"text\":%q,\"index\":0,\"finish_reason\":null}],%s}\n\n", text, zero)
+		}
+		fmt.Fprintf(w, "data: {\"choices\":[{\"text\":\"\",\"index\":0,\"finish_reason\":\"length\"}],%s}\n\n", zero)
+		fmt.Fprint(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\n")
+		fmt.Fprintf(w, "data: [DONE]\n\n")
+	}))
+	defer ts.Close()
+	fig := streamOnce(context.Background(), ts.URL, "", []byte(`{}`))
+	if fig.err != nil {
+		t.Fatal(fig.err)
+	}
+	if fig.tokens != 3 || fig.prompt != 12 || len(fig.chunks) != 3 {
+		t.Errorf("tokens %d, prompt %d, text chunks %d; want 3, 12, 3", fig.tokens, fig.prompt, len(fig.chunks))
 	}
 }

@@ -54,6 +54,7 @@ type httpReport struct {
 	Requests          int     `json:"requests"`
 	Errors            int     `json:"errors"`
 	PromptTokensMean  float64 `json:"prompt_tokens_mean"`
+	CompletionMean    float64 `json:"completion_tokens_mean"` // per request; below --max-tokens where a server stops at EOS
 	CompletionTokens  int     `json:"completion_tokens"`
 	WallSeconds       float64 `json:"wall_s"`
 	AggregateTokPerS  float64 `json:"aggregate_tok_per_s"`
@@ -273,12 +274,16 @@ func streamOnce(ctx context.Context, url, token string, body []byte) streamFigur
 		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
 			return failed(fmt.Errorf("bad chunk %q: %w", data, err))
 		}
-		switch {
-		case chunk.Error != nil:
+		if chunk.Error != nil {
 			return failed(fmt.Errorf("stream error: %s", chunk.Error.Message))
-		case chunk.Usage != nil:
-			fig.tokens, fig.prompt = chunk.Usage.CompletionTokens, chunk.Usage.PromptTokens
-		case len(chunk.Choices) > 0 && chunk.Choices[0].Text != "":
+		}
+		// Text and usage are read independently: Ollama, asked for usage,
+		// puts a zero usage object on every text chunk and the real one
+		// on a last chunk without choices, so a zero usage is no usage.
+		if u := chunk.Usage; u != nil && (u.CompletionTokens > 0 || u.PromptTokens > 0) {
+			fig.tokens, fig.prompt = u.CompletionTokens, u.PromptTokens
+		}
+		if len(chunk.Choices) > 0 && chunk.Choices[0].Text != "" {
 			last = time.Now()
 			if first.IsZero() {
 				first = last
@@ -310,7 +315,7 @@ func summarise(results []streamFigures, clients int, wall time.Duration) httpRep
 // mean per-stream decode speed of results to rep.
 func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 	var ttfts []float64
-	var perStream, prompt float64
+	var perStream, prompt, completion float64
 	for _, r := range results {
 		rep.Requests++
 		if r.err != nil {
@@ -322,6 +327,7 @@ func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 		}
 		ttfts = append(ttfts, r.ttft.Seconds())
 		prompt += float64(r.prompt)
+		completion += float64(r.tokens)
 		if r.decode > 0 {
 			perStream += float64(r.tokens-1) / r.decode.Seconds()
 		}
@@ -332,6 +338,7 @@ func withRequestFigures(rep httpReport, results []streamFigures) httpReport {
 		rep.TTFTP95Seconds = percentile(ttfts, 0.95)
 		rep.PerStreamTokPerS = perStream / float64(ok)
 		rep.PromptTokensMean = prompt / float64(ok)
+		rep.CompletionMean = completion / float64(ok)
 	}
 	return rep
 }
