@@ -1,7 +1,9 @@
 package llamacpp
 
 /*
+#cgo linux LDFLAGS: -ldl
 #include <stdlib.h>
+#include <dlfcn.h>
 
 // As in devices.go: declared here, defined by the ggml objects the llama
 // package links (ggml-backend-reg.cpp).
@@ -17,6 +19,29 @@ size_t ggml_backend_dev_count(void);
 ggml_backend_dev_t ggml_backend_dev_get(size_t index);
 int ggml_backend_dev_type(ggml_backend_dev_t device);
 ggml_backend_reg_t ggml_backend_dev_backend_reg(ggml_backend_dev_t device);
+
+typedef void (*log_callback)(int level, const char * text, void * user_data);
+void ggml_log_get(log_callback * callback, void ** user_data);
+
+// forwardLog hands the variant's copy of ggml-base (libggml-base.so, which
+// the library links, separate from the ggml compiled into the binary) the
+// log callback the binary's ggml has, so its messages go through the same
+// level filter instead of straight to stderr.
+static const char * forwardLog(void) {
+	void * h = dlopen("libggml-base.so.0", RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL) {
+		return dlerror();
+	}
+	void (*set)(log_callback, void *) = (void (*)(log_callback, void *)) dlsym(h, "ggml_log_set");
+	if (set != NULL) {
+		log_callback cb;
+		void * user;
+		ggml_log_get(&cb, &user);
+		set(cb, user);
+	}
+	dlclose(h);
+	return set == NULL ? "libggml-base.so.0 has no ggml_log_set" : NULL;
+}
 
 struct feature { const char * name; const char * value; };
 typedef struct feature * (*get_features_fn)(ggml_backend_reg_t reg);
@@ -151,6 +176,9 @@ func chooseCPUKernels(dirs []string, cpu cpuvariant.Features, force string) CPUR
 		}
 		C.ggml_backend_unload(builtin)
 		r.CPUKernels = engine.CPUKernels{Variant: c.Variant, Library: c.Path, Features: c.Requires}
+		if msg := C.forwardLog(); msg != nil {
+			r.Note = "the variant's ggml messages bypass the log level: " + C.GoString(msg)
+		}
 		return r
 	}
 	switch {

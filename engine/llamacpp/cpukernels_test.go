@@ -14,6 +14,7 @@ import (
 
 	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/engine/cpuvariant"
+	"github.com/warden-llm/warden/engine/gguf"
 	"github.com/warden-llm/warden/models/testmodel"
 )
 
@@ -33,6 +34,7 @@ type cpuChildResult struct {
 	Devices  []string          // per CPU device: the features its backend was compiled for
 	Text     string            // greedy continuation, when asked for
 	GenError string
+	Output   string `json:"-"` // the child's whole output
 }
 
 func TestCPUKernelsChild(t *testing.T) {
@@ -158,6 +160,7 @@ func runCPUChild(t *testing.T, dirs, features, force, model string) cpuChildResu
 	if err := json.Unmarshal([]byte(line), &r); err != nil {
 		t.Fatalf("child result %q: %v", line, err)
 	}
+	r.Output = string(out)
 	return r
 }
 
@@ -203,8 +206,12 @@ func TestCPUKernelsBestForThisCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := expectedVariant(t, dir, real)
-	model := filepath.Join(t.TempDir(), "demo.gguf")
-	if _, _, err := testmodel.WriteFile(model, testmodel.Demo()); err != nil {
+	// Q4_0, so the variant repacks the weights for its kernels (and logs
+	// each tensor it repacks at debug level).
+	model := filepath.Join(t.TempDir(), "demo-q4_0.gguf")
+	spec := testmodel.Demo()
+	spec.Type = gguf.TypeQ4_0
+	if _, _, err := testmodel.WriteFile(model, spec); err != nil {
 		t.Fatal(err)
 	}
 	got := runCPUChild(t, dir, "real", "", model)
@@ -220,6 +227,11 @@ func TestCPUKernelsBestForThisCPU(t *testing.T) {
 	}
 	if got.GenError != "" || got.Text == "" {
 		t.Fatalf("generation with %s: %q, %s", got.Variant, got.Text, got.GenError)
+	}
+	// The library's ggml logs through the binary's level filter: its
+	// debug messages (one per repacked tensor) stay out of the output.
+	if strings.Contains(got.Output, "repack tensor") {
+		t.Fatalf("the variant's debug messages bypass the log level:\n%.600s", got.Output)
 	}
 }
 
