@@ -52,7 +52,10 @@ ifeq ($(filter $(REPACK),0 1),)
   $(error REPACK=$(REPACK): choose 1 or 0)
 endif
 export CGO_CPPFLAGS := -I$(INCLUDE)$(if $(THIRD_PARTY_INCLUDE), -I$(THIRD_PARTY_INCLUDE))$(if $(filter 1,$(REPACK)), -DGGML_USE_CPU_REPACK)
-export CGO_CFLAGS   := -O3 $(CPU_FLAGS)
+# SQLITE_VEC_ENABLE_AVX: sqlite-vec's AVX kernel for L2 distances (the
+# document base's vector search), where the target CPU has AVX for sure.
+VEC_FLAGS := $(if $(filter v3,$(CPU)),-DSQLITE_VEC_ENABLE_AVX)
+export CGO_CFLAGS   := -O3 $(CPU_FLAGS) $(VEC_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 

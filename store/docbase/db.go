@@ -56,6 +56,12 @@ type DB struct {
 // contiguous blobs.
 const vecChunkSize = 256
 
+// mmapSize maps up to 2 GiB of the database (SQLite's default cap):
+// a KNN query reads every vector of its compartment, and through the
+// memory map those pages are read in place instead of being copied by a
+// read system call each, which halved search time in BenchmarkSearch.
+const mmapSize = 2 << 30
+
 // migrations for a database of dims dimensions: the vec0 table's shape
 // depends on it, hence a function. STRICT tables, so that a wrongly typed
 // value cannot slip in. Chunks, store files and their parents reference
@@ -118,11 +124,13 @@ CREATE TABLE chunks (
 ) STRICT;
 CREATE INDEX chunks_store_file ON chunks (store_file, idx);
 -- The word indexes are per compartment, made on first use: see ftsTable.
+-- Embeddings are stored at unit length (vectorBlob), so vec0's default
+-- L2 distance ranks them as the cosine distance would.
 CREATE VIRTUAL TABLE chunk_vec USING vec0(
 	chunk_id    INTEGER PRIMARY KEY,
 	compartment TEXT PARTITION KEY,
 	store_file  INTEGER,
-	embedding   FLOAT[%[1]d] distance_metric=cosine,
+	embedding   FLOAT[%[1]d],
 	chunk_size=%[2]d);
 `, dims, vecChunkSize)}
 }
@@ -150,7 +158,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	// keeps one registration however often this runs, so it needs no
 	// package state of ours.
 	sqlite_vec.Auto()
-	db, err := store.OpenSQLite(ctx, path, store.SyncFull, migrations(opts.Dimensions))
+	db, err := store.OpenSQLiteMmap(ctx, path, store.SyncFull, migrations(opts.Dimensions), mmapSize)
 	if err != nil {
 		return nil, fmt.Errorf("open document base: %w", err)
 	}
@@ -231,17 +239,30 @@ func newChunkRowID() (int64, error) {
 
 func chunkID(rowid int64) string { return fmt.Sprintf("chunk_%016x", rowid) }
 
-// vectorBlob checks v and encodes it as sqlite-vec's float32 BLOB.
+// vectorBlob checks v and encodes it, scaled to unit length, as
+// sqlite-vec's float32 BLOB. On unit vectors the L2 distance orders
+// neighbours exactly as the cosine distance does (|a-b|² = 2 - 2 cos),
+// and sqlite-vec has an AVX kernel for L2 (built with
+// -DSQLITE_VEC_ENABLE_AVX, as the Makefile does) but only a scalar loop
+// with three dependent sums for cosine: about twice as fast a scan.
 func (d *DB) vectorBlob(v []float32) ([]byte, error) {
 	if len(v) != d.dims {
 		return nil, fmt.Errorf("%w: embedding has %d dimensions, want %d", ErrInvalid, len(v), d.dims)
 	}
-	b := make([]byte, 4*len(v))
+	var norm float64
 	for i, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return nil, fmt.Errorf("%w: embedding value %d is not finite", ErrInvalid, i)
 		}
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+		norm += float64(x) * float64(x)
+	}
+	if norm == 0 {
+		return nil, fmt.Errorf("%w: embedding is all zeros", ErrInvalid)
+	}
+	scale := 1 / math.Sqrt(norm)
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(float64(x)*scale)))
 	}
 	return b, nil
 }

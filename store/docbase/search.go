@@ -212,7 +212,8 @@ func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (string, 
 	return b.String(), nil
 }
 
-// knn ranks the compartment's candidate chunks by cosine distance. The
+// knn ranks the compartment's candidate chunks by distance (L2 on unit
+// vectors, the cosine order). The
 // partition constraint makes vec0 scan only the compartment's vectors,
 // and the IN on the store_file metadata column is applied by vec0 during
 // that scan, before it keeps the k nearest (sqlite-vec v0.1.6 supports
