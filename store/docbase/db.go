@@ -129,7 +129,8 @@ CREATE INDEX chunks_store_file ON chunks (store_file, idx);
 CREATE VIRTUAL TABLE chunk_vec USING vec0(
 	chunk_id    INTEGER PRIMARY KEY,
 	compartment TEXT PARTITION KEY,
-	store_file  INTEGER,
+	store       INTEGER, -- stores.seq
+	store_file  INTEGER, -- store_files.seq
 	embedding   FLOAT[%[1]d],
 	chunk_size=%[2]d);
 `, dims, vecChunkSize)}

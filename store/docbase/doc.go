@@ -19,10 +19,10 @@
 //   - the vec0 table is partitioned by compartment (a "partition key"
 //     column), and a KNN query names its partition, so sqlite-vec scans
 //     only that compartment's vectors;
-//   - the vec0 table also carries the store-file row of each chunk as a
-//     metadata column, and the KNN query constrains it with IN (the
-//     completed store-file rows of the requested stores that pass the
-//     attribute filter). sqlite-vec (v0.1.6 on) applies metadata
+//   - the same KNN query restricts the scan to the candidate chunks: those
+//     of the completed files of the requested stores that pass the
+//     attribute filter, through a metadata column (store or store_file)
+//     or the chunk ids (see knn). sqlite-vec (v0.1.6 on) applies these
 //     constraints while it scans, before it keeps the k nearest, so a
 //     filter never shrinks k below what the compartment could return;
 //   - each compartment has its own FTS5 table, so a keyword query reads

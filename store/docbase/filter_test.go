@@ -3,6 +3,7 @@ package docbase
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -155,6 +156,52 @@ func TestFilterKeepsK(t *testing.T) {
 	for _, r := range got {
 		if r.Filename == "miss" {
 			t.Fatalf("filtered search returned a filtered-out file: %+v", r)
+		}
+	}
+}
+
+// TestManyCandidateFiles: many candidate files, with a filter (the
+// store_file constraint) and without (the store constraint), the nearest
+// chunks being in a filtered-out file, another store and a failed file.
+func TestManyCandidateFiles(t *testing.T) {
+	d := openTest(t)
+	s := newStore(t, d, teamA, "s")
+	other := newStore(t, d, teamA, "other")
+	far := func(i int) []float32 { return axis(6, 0.01*float32(i)) }
+	near := func(i int) []float32 { return axis(0, 0.001*float32(i)) }
+	kept := map[string]bool{}
+	for i := range 300 {
+		f := addDoc(t, d, teamA, s.ID, docSpec{name: fmt.Sprint("hit", i), attrs: Attributes{"keep": true},
+			texts: texts(1, "kept %d"), vector: far})
+		kept[f.ID] = true
+	}
+	addDoc(t, d, teamA, s.ID, docSpec{name: "miss", attrs: Attributes{"keep": false}, texts: texts(50, "dropped %d"), vector: near})
+	// A nearer file in another store of the same compartment.
+	addDoc(t, d, teamA, other.ID, docSpec{name: "elsewhere", attrs: Attributes{"keep": true}, texts: texts(50, "kept %d"), vector: near})
+	// And a failed one in the searched store.
+	f, _ := d.CreateFile(context.Background(), teamA, "failed", PurposeAssistants, []byte("x"))
+	if _, err := d.AttachFile(context.Background(), teamA, s.ID, f.ID, nil, ChunkingStrategy{},
+		[]ChunkInput{{Text: "kept", Embedding: near(0)}, {Text: "bad", Embedding: []float32{1}}}); err == nil {
+		t.Fatal("attach with a bad embedding succeeded")
+	}
+
+	keep := Filter{Type: "eq", Key: "keep", Value: true}
+	got := search(t, d, teamA, SearchParams{StoreIDs: []string{s.ID}, Embedding: near(0), MaxResults: 10, Filter: &keep})
+	if len(got) != 10 {
+		t.Fatalf("filtered search over 300 files: %d results, want 10", len(got))
+	}
+	for _, r := range got {
+		if !kept[r.FileID] {
+			t.Fatalf("filtered search returned %s", r.Filename)
+		}
+	}
+	got = search(t, d, teamA, SearchParams{StoreIDs: []string{s.ID}, Embedding: near(0), MaxResults: 50})
+	if len(got) != 50 {
+		t.Fatalf("unfiltered search: %d results, want 50", len(got))
+	}
+	for _, r := range got {
+		if r.Filename != "miss" {
+			t.Fatalf("unfiltered search: %s among the nearest, want only the near file of this store", r.Filename)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 )
@@ -81,7 +80,7 @@ func (d *DB) Search(ctx context.Context, c Compartment, p SearchParams) ([]Searc
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	if candidates == "[]" {
+	if candidates.n == 0 {
 		return []SearchResult{}, nil
 	}
 	depth := min(max(2*p.MaxResults, 20), 100)
@@ -163,23 +162,38 @@ func addRanks(fused map[int64]float64, ids []int64) {
 	}
 }
 
-// candidates returns, as a JSON array for json_each, the completed
-// store-file rows of the requested stores that pass the filter. It checks
-// first that every store is the compartment's.
-func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (string, error) {
+// candidateSet is what a search may return: the completed store files
+// of the requested stores that pass the filter.
+type candidateSet struct {
+	files    string // their store_files.seq, as a JSON array for json_each
+	n        int    // how many
+	stores   string // the requested stores' seq, as a JSON array
+	filtered bool   // whether a filter chose the files
+}
+
+// candidates finds the candidate set. It checks first that every store
+// is the compartment's.
+func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (candidateSet, error) {
 	ids := slices.Compact(slices.Sorted(slices.Values(p.StoreIDs)))
 	args := []any{sc.key}
 	for _, id := range ids {
 		args = append(args, id)
 	}
 	in := placeholders(len(ids))
-	var n int
-	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM stores WHERE compartment = ? AND id IN (`+in+`)`,
-		args...).Scan(&n); err != nil {
-		return "", err
+	storeRows, err := d.db.QueryContext(ctx, `SELECT seq FROM stores WHERE compartment = ? AND id IN (`+in+`)`, args...)
+	if err != nil {
+		return candidateSet{}, fmt.Errorf("stores: %w", err)
 	}
-	if n != len(ids) {
-		return "", ErrNotFound
+	stores, err := scanIDs(storeRows)
+	if err != nil {
+		return candidateSet{}, fmt.Errorf("stores: %w", err)
+	}
+	if len(stores) != len(ids) {
+		return candidateSet{}, ErrNotFound
+	}
+	storesJSON, err := json.Marshal(stores)
+	if err != nil {
+		return candidateSet{}, err
 	}
 	q := `SELECT sf.seq FROM store_files sf JOIN stores s ON s.seq = sf.store_seq
 		WHERE s.compartment = ? AND s.id IN (` + in + `) AND sf.status = 'completed'`
@@ -190,26 +204,21 @@ func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (string, 
 	}
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return "", fmt.Errorf("candidate files: %w", err)
+		return candidateSet{}, fmt.Errorf("candidate files: %w", err)
 	}
-	defer rows.Close()
-	var b strings.Builder
-	b.WriteByte('[')
-	for first := true; rows.Next(); first = false {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return "", fmt.Errorf("candidate files: %w", err)
-		}
-		if !first {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(seq, 10))
+	files, err := scanIDs(rows)
+	if err != nil {
+		return candidateSet{}, fmt.Errorf("candidate files: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("candidate files: %w", err)
+	if files == nil {
+		files = []int64{}
 	}
-	b.WriteByte(']')
-	return b.String(), nil
+	filesJSON, err := json.Marshal(files)
+	if err != nil {
+		return candidateSet{}, err
+	}
+	return candidateSet{files: string(filesJSON), n: len(files), stores: string(storesJSON),
+		filtered: p.Filter != nil}, nil
 }
 
 // knn ranks the compartment's candidate chunks by distance (L2 on unit
@@ -219,11 +228,29 @@ func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (string, 
 // that scan, before it keeps the k nearest (sqlite-vec v0.1.6 supports
 // metadata constraints, IN among them, in KNN queries); so the k nearest
 // are the k nearest candidates, not a global top-k filtered afterwards.
-func (d *DB) knn(ctx context.Context, sc scope, vec []byte, candidates string, k int) ([]int64, error) {
+//
+// The candidate constraint is on a metadata column, exact either way:
+//   - store IN (the requested stores, at most 16) when no filter was
+//     given: every completed file of those stores is a candidate, and
+//     only completed files have chunks (IndexFile commits chunks and
+//     status together; failing or detaching a file deletes its chunks);
+//   - else store_file IN (the candidate files). sqlite-vec v0.1.6 checks
+//     it by walking the list for each row: cheap for tens of files (80
+//     cost nothing measurable over 100,000 rows), linear in their number.
+//
+// Not chunk_id IN (the candidates' chunks), which sqlite-vec also
+// accepts: v0.1.6 sorts that list with a comparator that truncates the
+// 64-bit difference of two rowids to an int, so with our random 63-bit
+// chunk ids the binary search misses rows (found here by
+// TestManyCandidateFiles).
+func (d *DB) knn(ctx context.Context, sc scope, vec []byte, c candidateSet, k int) ([]int64, error) {
+	constraint, arg := `store IN (SELECT value FROM json_each(?))`, c.stores
+	if c.filtered {
+		constraint, arg = `store_file IN (SELECT value FROM json_each(?))`, c.files
+	}
 	rows, err := d.db.QueryContext(ctx, `SELECT chunk_id FROM chunk_vec
-		WHERE embedding MATCH ? AND k = ? AND compartment = ?
-		AND store_file IN (SELECT value FROM json_each(?))
-		ORDER BY distance`, vec, k, sc.hash, candidates)
+		WHERE embedding MATCH ? AND k = ? AND compartment = ? AND `+constraint+`
+		ORDER BY distance`, vec, k, sc.hash, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +260,7 @@ func (d *DB) knn(ctx context.Context, sc scope, vec []byte, candidates string, k
 // keywords ranks the compartment's candidate chunks by BM25 on the query
 // terms, in the compartment's own word index; the candidate constraint
 // is in the same WHERE, applied before the ORDER BY and LIMIT.
-func (d *DB) keywords(ctx context.Context, sc scope, terms []string, candidates string, k int) ([]int64, error) {
+func (d *DB) keywords(ctx context.Context, sc scope, terms []string, c candidateSet, k int) ([]int64, error) {
 	ok, err := hasFTS(ctx, d.db, sc)
 	if err != nil || !ok {
 		return nil, err
@@ -246,7 +273,7 @@ func (d *DB) keywords(ctx context.Context, sc scope, terms []string, candidates 
 	rows, err := d.db.QueryContext(ctx, `SELECT `+table+`.rowid FROM `+table+`
 		JOIN chunks c ON c.id = `+table+`.rowid
 		WHERE `+table+` MATCH ? AND c.store_file IN (SELECT value FROM json_each(?))
-		ORDER BY bm25(`+table+`) LIMIT ?`, strings.Join(quoted, " OR "), candidates, k)
+		ORDER BY bm25(`+table+`) LIMIT ?`, strings.Join(quoted, " OR "), c.files, k)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +319,7 @@ func queryTerms(q string) []string {
 // loadChunks reads the results' details, again restricted to the
 // compartment and the candidate store files: the rankings did that
 // already, and this keeps it so should one of them ever stop doing it.
-func (d *DB) loadChunks(ctx context.Context, sc scope, ids []int64, candidates string) (map[int64]SearchResult, error) {
+func (d *DB) loadChunks(ctx context.Context, sc scope, ids []int64, c candidateSet) (map[int64]SearchResult, error) {
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
@@ -301,7 +328,7 @@ func (d *DB) loadChunks(ctx context.Context, sc scope, ids []int64, candidates s
 		FROM chunks c JOIN store_files sf ON sf.seq = c.store_file
 		JOIN stores s ON s.seq = sf.store_seq JOIN files f ON f.seq = sf.file_seq
 		WHERE c.id IN (SELECT value FROM json_each(?)) AND s.compartment = ?
-		AND c.store_file IN (SELECT value FROM json_each(?))`, string(list), sc.key, candidates)
+		AND c.store_file IN (SELECT value FROM json_each(?))`, string(list), sc.key, c.files)
 	if err != nil {
 		return nil, fmt.Errorf("load chunks: %w", err)
 	}

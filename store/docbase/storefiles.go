@@ -128,14 +128,14 @@ func (d *DB) IndexFile(ctx context.Context, c Compartment, storeID, fileID strin
 }
 
 // storeFileSeq finds the store-file row of storeID and fileID in sc.
-const storeFileSeq = `SELECT sf.seq, sf.status FROM store_files sf
+const storeFileSeq = `SELECT sf.seq, sf.status, sf.store_seq FROM store_files sf
 	JOIN stores s ON s.seq = sf.store_seq JOIN files f ON f.seq = sf.file_seq
 	WHERE s.id = ? AND f.id = ? AND s.compartment = ?`
 
 func (d *DB) indexTx(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID string, chunks []ChunkInput) error {
-	var seq int64
+	var seq, storeSeq int64
 	var status string
-	if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status); err != nil {
+	if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status, &storeSeq); err != nil {
 		return notFound(err)
 	}
 	if status != StatusInProgress {
@@ -156,7 +156,7 @@ func (d *DB) indexTx(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID 
 		return err
 	}
 	defer insFTS.Close()
-	insVec, err := tx.PrepareContext(ctx, `INSERT INTO chunk_vec (chunk_id, compartment, store_file, embedding) VALUES (?, ?, ?, ?)`)
+	insVec, err := tx.PrepareContext(ctx, `INSERT INTO chunk_vec (chunk_id, compartment, store, store_file, embedding) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (d *DB) indexTx(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID 
 		if _, err := insFTS.ExecContext(ctx, id, ch.Text); err != nil {
 			return fmt.Errorf("chunk %d words: %w", i, err)
 		}
-		if _, err := insVec.ExecContext(ctx, id, sc.hash, seq, blob); err != nil {
+		if _, err := insVec.ExecContext(ctx, id, sc.hash, storeSeq, seq, blob); err != nil {
 			return fmt.Errorf("chunk %d vector: %w", i, err)
 		}
 		usage += int64(len(ch.Text) + len(blob))
@@ -201,9 +201,9 @@ func (d *DB) FailFile(ctx context.Context, c Compartment, storeID, fileID, code,
 		return err
 	}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
+		var seq, storeSeq int64
 		var status string
-		if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status); err != nil {
+		if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status, &storeSeq); err != nil {
 			return notFound(err)
 		}
 		if status != StatusInProgress {
@@ -332,9 +332,9 @@ func (d *DB) DetachFile(ctx context.Context, c Compartment, storeID, fileID stri
 		return err
 	}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
+		var seq, storeSeq int64
 		var status string
-		if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status); err != nil {
+		if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status, &storeSeq); err != nil {
 			return notFound(err)
 		}
 		return deleteStoreFiles(ctx, tx, sc, `seq = ?`, seq)
