@@ -18,9 +18,7 @@ func ensureFTS(ctx context.Context, tx *sql.Tx, sc scope) error {
 }
 
 // hasFTS reports whether the compartment has a word index yet.
-func hasFTS(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, sc scope) (bool, error) {
+func hasFTS(ctx context.Context, q querier, sc scope) (bool, error) {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`,
 		sc.ftsTable()).Scan(&n); err != nil {

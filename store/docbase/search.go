@@ -76,7 +76,20 @@ func (d *DB) Search(ctx context.Context, c Compartment, p SearchParams) ([]Searc
 	if vec == nil && len(terms) == 0 {
 		return nil, fmt.Errorf("%w: search needs a query with words or an embedding", ErrInvalid)
 	}
-	candidates, err := d.candidates(ctx, sc, p)
+	// One connection and one read transaction for the whole search, so
+	// that its queries see one snapshot: a file completed, detached or
+	// deleted meanwhile is in all of them or in none. (BEGIN by hand:
+	// the driver's BeginTx would take the write lock.)
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }()
+	candidates, err := d.candidates(ctx, conn, sc, p)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -87,7 +100,7 @@ func (d *DB) Search(ctx context.Context, c Compartment, p SearchParams) ([]Searc
 	fused := map[int64]float64{}
 	lists := 0
 	if vec != nil {
-		ids, err := d.knn(ctx, sc, vec, candidates, depth)
+		ids, err := d.knn(ctx, conn, sc, vec, candidates, depth)
 		if err != nil {
 			return nil, fmt.Errorf("search vectors: %w", err)
 		}
@@ -95,7 +108,7 @@ func (d *DB) Search(ctx context.Context, c Compartment, p SearchParams) ([]Searc
 		lists++
 	}
 	if len(terms) > 0 {
-		ids, err := d.keywords(ctx, sc, terms, candidates, depth)
+		ids, err := d.keywords(ctx, conn, sc, terms, candidates, depth)
 		if err != nil {
 			return nil, fmt.Errorf("search words: %w", err)
 		}
@@ -121,7 +134,7 @@ func (d *DB) Search(ctx context.Context, c Compartment, p SearchParams) ([]Searc
 	for i, h := range hits {
 		ids[i] = h.id
 	}
-	loaded, err := d.loadChunks(ctx, sc, ids, candidates)
+	loaded, err := d.loadChunks(ctx, conn, sc, ids, candidates)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -156,6 +169,13 @@ func (p *SearchParams) check() error {
 	return nil
 }
 
+// querier is what a search reads through: the connection holding its
+// read transaction.
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
 func addRanks(fused map[int64]float64, ids []int64) {
 	for i, id := range ids {
 		fused[id] += 1 / float64(rrfK+i+1)
@@ -173,14 +193,14 @@ type candidateSet struct {
 
 // candidates finds the candidate set. It checks first that every store
 // is the compartment's.
-func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (candidateSet, error) {
+func (d *DB) candidates(ctx context.Context, q querier, sc scope, p SearchParams) (candidateSet, error) {
 	ids := slices.Compact(slices.Sorted(slices.Values(p.StoreIDs)))
 	args := []any{sc.key}
 	for _, id := range ids {
 		args = append(args, id)
 	}
 	in := placeholders(len(ids))
-	storeRows, err := d.db.QueryContext(ctx, `SELECT seq FROM stores WHERE compartment = ? AND id IN (`+in+`)`, args...)
+	storeRows, err := q.QueryContext(ctx, `SELECT seq FROM stores WHERE compartment = ? AND id IN (`+in+`)`, args...)
 	if err != nil {
 		return candidateSet{}, fmt.Errorf("stores: %w", err)
 	}
@@ -195,14 +215,14 @@ func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (candidat
 	if err != nil {
 		return candidateSet{}, err
 	}
-	q := `SELECT sf.seq FROM store_files sf JOIN stores s ON s.seq = sf.store_seq
+	query := `SELECT sf.seq FROM store_files sf JOIN stores s ON s.seq = sf.store_seq
 		WHERE s.compartment = ? AND s.id IN (` + in + `) AND sf.status = 'completed'`
 	if p.Filter != nil {
 		cond, fargs := p.Filter.sql()
-		q += " AND (" + cond + ")"
+		query += " AND (" + cond + ")"
 		args = append(args, fargs...)
 	}
-	rows, err := d.db.QueryContext(ctx, q, args...)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return candidateSet{}, fmt.Errorf("candidate files: %w", err)
 	}
@@ -243,12 +263,12 @@ func (d *DB) candidates(ctx context.Context, sc scope, p SearchParams) (candidat
 // 64-bit difference of two rowids to an int, so with our random 63-bit
 // chunk ids the binary search misses rows (found here by
 // TestManyCandidateFiles).
-func (d *DB) knn(ctx context.Context, sc scope, vec []byte, c candidateSet, k int) ([]int64, error) {
+func (d *DB) knn(ctx context.Context, q querier, sc scope, vec []byte, c candidateSet, k int) ([]int64, error) {
 	constraint, arg := `store IN (SELECT value FROM json_each(?))`, c.stores
 	if c.filtered {
 		constraint, arg = `store_file IN (SELECT value FROM json_each(?))`, c.files
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT chunk_id FROM chunk_vec
+	rows, err := q.QueryContext(ctx, `SELECT chunk_id FROM chunk_vec
 		WHERE embedding MATCH ? AND k = ? AND compartment = ? AND `+constraint+`
 		ORDER BY distance`, vec, k, sc.hash, arg)
 	if err != nil {
@@ -260,8 +280,8 @@ func (d *DB) knn(ctx context.Context, sc scope, vec []byte, c candidateSet, k in
 // keywords ranks the compartment's candidate chunks by BM25 on the query
 // terms, in the compartment's own word index; the candidate constraint
 // is in the same WHERE, applied before the ORDER BY and LIMIT.
-func (d *DB) keywords(ctx context.Context, sc scope, terms []string, c candidateSet, k int) ([]int64, error) {
-	ok, err := hasFTS(ctx, d.db, sc)
+func (d *DB) keywords(ctx context.Context, q querier, sc scope, terms []string, c candidateSet, k int) ([]int64, error) {
+	ok, err := hasFTS(ctx, q, sc)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -270,7 +290,7 @@ func (d *DB) keywords(ctx context.Context, sc scope, terms []string, c candidate
 		quoted[i] = `"` + t + `"` // terms hold no quote: see queryTerms
 	}
 	table := sc.ftsTable()
-	rows, err := d.db.QueryContext(ctx, `SELECT `+table+`.rowid FROM `+table+`
+	rows, err := q.QueryContext(ctx, `SELECT `+table+`.rowid FROM `+table+`
 		JOIN chunks c ON c.id = `+table+`.rowid
 		WHERE `+table+` MATCH ? AND c.store_file IN (SELECT value FROM json_each(?))
 		ORDER BY bm25(`+table+`) LIMIT ?`, strings.Join(quoted, " OR "), c.files, k)
@@ -319,12 +339,12 @@ func queryTerms(q string) []string {
 // loadChunks reads the results' details, again restricted to the
 // compartment and the candidate store files: the rankings did that
 // already, and this keeps it so should one of them ever stop doing it.
-func (d *DB) loadChunks(ctx context.Context, sc scope, ids []int64, c candidateSet) (map[int64]SearchResult, error) {
+func (d *DB) loadChunks(ctx context.Context, q querier, sc scope, ids []int64, c candidateSet) (map[int64]SearchResult, error) {
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT c.id, c.text, f.id, f.filename, s.id, sf.attributes
+	rows, err := q.QueryContext(ctx, `SELECT c.id, c.text, f.id, f.filename, s.id, sf.attributes
 		FROM chunks c JOIN store_files sf ON sf.seq = c.store_file
 		JOIN stores s ON s.seq = sf.store_seq JOIN files f ON f.seq = sf.file_seq
 		WHERE c.id IN (SELECT value FROM json_each(?)) AND s.compartment = ?
