@@ -3,6 +3,7 @@ module github.com/warden-llm/warden
 go 1.26.8
 
 require (
+	github.com/asg017/sqlite-vec-go-bindings v0.1.6
 	github.com/gen2brain/malgo v0.11.24
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/lestrrat-go/jwx/v2 v2.1.7
