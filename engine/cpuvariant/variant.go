@@ -38,8 +38,8 @@ func (f Features) Lacks(want []string) []string {
 	return missing
 }
 
-// String lists the features, sorted and comma-separated.
-func (f Features) String() string {
+// Names lists the features, sorted.
+func (f Features) Names() []string {
 	names := make([]string, 0, len(f))
 	for n, ok := range f {
 		if ok {
@@ -47,8 +47,11 @@ func (f Features) String() string {
 		}
 	}
 	slices.Sort(names)
-	return strings.Join(names, ",")
+	return names
 }
+
+// String lists the features, sorted and comma-separated.
+func (f Features) String() string { return strings.Join(f.Names(), ",") }
 
 // Variant is one build of the CPU backend: libggml-cpu-NAME.so, compiled for
 // (and requiring) every feature in Requires.

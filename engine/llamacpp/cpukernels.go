@@ -61,7 +61,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -81,11 +80,9 @@ const ForceCPUVariantEnv = "WARDEN_CPU_VARIANT"
 // else was found and why it was not used.
 type CPUReport struct {
 	engine.CPUKernels
-	Dirs    []string             // folders searched for variant libraries
 	Skipped []cpuvariant.Skipped // libraries found but not used, and why
 	Err     error                // a forced variant that could not be used
 	CPU     cpuvariant.Features  // what this CPU supports
-	BuiltIn cpuvariant.Features  // what the binary's kernels were compiled for
 }
 
 // backends settles ggml's backends once per process: ggml's backend
@@ -100,15 +97,11 @@ var backends struct {
 // for this CPU, unless choose has already run.
 func initBackends() CPUReport {
 	return initBackendsWith(func() CPUReport {
-		dirs := cpuLibraryDirs()
 		features, err := cpuvariant.Detect()
 		if err != nil {
-			return CPUReport{
-				CPUKernels: engine.CPUKernels{Variant: cpuvariant.BuiltIn, Note: err.Error()},
-				Dirs:       dirs,
-			}
+			return CPUReport{CPUKernels: engine.CPUKernels{Variant: cpuvariant.BuiltIn, Note: err.Error()}}
 		}
-		return chooseCPUKernels(dirs, features, os.Getenv(ForceCPUVariantEnv))
+		return chooseCPUKernels(cpuLibraryDirs(), features, os.Getenv(ForceCPUVariantEnv))
 	})
 }
 
@@ -150,10 +143,8 @@ func cpuLibraryDirs() []string {
 func chooseCPUKernels(dirs []string, cpu cpuvariant.Features, force string) CPUReport {
 	builtin, builtinFeatures := cpuRegistries()
 	r := CPUReport{
-		CPUKernels: engine.CPUKernels{Variant: cpuvariant.BuiltIn, Features: featureNames(builtinFeatures)},
-		Dirs:       dirs,
+		CPUKernels: engine.CPUKernels{Variant: cpuvariant.BuiltIn, Features: builtinFeatures.Names()},
 		CPU:        cpu,
-		BuiltIn:    builtinFeatures,
 	}
 	if builtin == nil {
 		r.Note = "ggml already registered more than one CPU backend (a libggml-cpu-*.so in lib/ollama itself?); using ggml's choice"
@@ -287,15 +278,4 @@ func cpuDeviceFeatures() []cpuvariant.Features {
 		}
 	}
 	return out
-}
-
-func featureNames(f cpuvariant.Features) []string {
-	var names []string
-	for n, ok := range f {
-		if ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return names
 }
