@@ -132,14 +132,29 @@ const storeFileSeq = `SELECT sf.seq, sf.status, sf.store_seq FROM store_files sf
 	JOIN stores s ON s.seq = sf.store_seq JOIN files f ON f.seq = sf.file_seq
 	WHERE s.id = ? AND f.id = ? AND s.compartment = ?`
 
-func (d *DB) indexTx(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID string, chunks []ChunkInput) error {
-	var seq, storeSeq int64
-	var status string
+// findStoreFile returns the store-file row of storeID and fileID in sc:
+// its seq, its store's seq and its status.
+func findStoreFile(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID string) (seq, storeSeq int64, status string, err error) {
 	if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status, &storeSeq); err != nil {
-		return notFound(err)
+		return 0, 0, "", notFound(err)
 	}
-	if status != StatusInProgress {
-		return fmt.Errorf("%w: file %s in store %s is %s, not in_progress", ErrConflict, fileID, storeID, status)
+	return seq, storeSeq, status, nil
+}
+
+// findIndexing is findStoreFile for a file still being indexed: any other
+// status is a conflict.
+func findIndexing(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID string) (seq, storeSeq int64, err error) {
+	seq, storeSeq, status, err := findStoreFile(ctx, tx, sc, storeID, fileID)
+	if err == nil && status != StatusInProgress {
+		err = fmt.Errorf("%w: file %s in store %s is %s, not in_progress", ErrConflict, fileID, storeID, status)
+	}
+	return seq, storeSeq, err
+}
+
+func (d *DB) indexTx(ctx context.Context, tx *sql.Tx, sc scope, storeID, fileID string, chunks []ChunkInput) error {
+	seq, storeSeq, err := findIndexing(ctx, tx, sc, storeID, fileID)
+	if err != nil {
+		return err
 	}
 	// Schema first: creating the word index would invalidate statements
 	// prepared before it.
@@ -201,13 +216,9 @@ func (d *DB) FailFile(ctx context.Context, c Compartment, storeID, fileID, code,
 		return err
 	}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		var seq, storeSeq int64
-		var status string
-		if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status, &storeSeq); err != nil {
-			return notFound(err)
-		}
-		if status != StatusInProgress {
-			return fmt.Errorf("%w: file %s in store %s is %s, not in_progress", ErrConflict, fileID, storeID, status)
+		seq, _, err := findIndexing(ctx, tx, sc, storeID, fileID)
+		if err != nil {
+			return err
 		}
 		ids, err := chunkIDs(ctx, tx, seq)
 		if err != nil {
@@ -332,10 +343,9 @@ func (d *DB) DetachFile(ctx context.Context, c Compartment, storeID, fileID stri
 		return err
 	}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		var seq, storeSeq int64
-		var status string
-		if err := tx.QueryRowContext(ctx, storeFileSeq, storeID, fileID, sc.key).Scan(&seq, &status, &storeSeq); err != nil {
-			return notFound(err)
+		seq, _, _, err := findStoreFile(ctx, tx, sc, storeID, fileID)
+		if err != nil {
+			return err
 		}
 		return deleteStoreFiles(ctx, tx, sc, `seq = ?`, seq)
 	})
