@@ -2,9 +2,6 @@ package lockfile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,25 +27,9 @@ func Hash(path string) (Digest, error) {
 // not nil, is called after each read with the bytes hashed so far. A
 // cancelled ctx stops the hash between reads.
 func HashFile(ctx context.Context, f *os.File, progress func(done int64)) (Digest, error) {
-	h := sha256.New()
-	buf := make([]byte, hashBuffer)
-	var off int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return Digest{}, fmt.Errorf("hash %s: %w", f.Name(), err)
-		}
-		n, err := f.ReadAt(buf, off)
-		h.Write(buf[:n])
-		off += int64(n)
-		if progress != nil && n > 0 {
-			progress(off)
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return Digest{}, fmt.Errorf("hash %s: %w", f.Name(), err)
-		}
+	d, err := copyHashing(ctx, io.Discard, f, progress)
+	if err != nil {
+		return Digest{}, fmt.Errorf("hash %s: %w", f.Name(), err)
 	}
-	return Digest{SHA256: hex.EncodeToString(h.Sum(nil)), Size: off}, nil
+	return d, nil
 }
