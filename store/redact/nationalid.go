@@ -112,10 +112,12 @@ func labelled(s string, i int, labels ...string) bool {
 
 // inNumberChain reports whether the value s[start:end] is glued to more
 // digits by a dash, dot or slash, as the "123-45-6789" of the part
-// number "01-123-45-6789" is: then it is a piece of a longer number.
+// number "01-123-45-6789" is: then it is a piece of a longer number. A
+// placeholder counts as digits, since it may stand for the rest of the
+// chain: what was a chain on the first pass stays one on the second.
 func inNumberChain(s string, start, end int) bool {
-	return start >= 2 && inSet(s[start-1], "-./") && isDigit(s[start-2]) ||
-		end+1 < len(s) && inSet(s[end], "-./") && isDigit(s[end+1])
+	return start >= 2 && inSet(s[start-1], "-./") && (isDigit(s[start-2]) || s[start-2] == ']') ||
+		end+1 < len(s) && inSet(s[end], "-./") && (isDigit(s[end+1]) || s[end+1] == '[')
 }
 
 // ssnEnd reads a US social security number at s[i]: area, group and
