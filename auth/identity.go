@@ -33,12 +33,19 @@ func ParseRole(s string) (Role, error) {
 
 // Identity is who a verified token says the caller is, and what it allows.
 type Identity struct {
-	Subject   string
-	TokenID   string // jti: what revocation names
-	Roles     []Role
-	Models    []string // when not empty, the only models the caller may use
+	Subject string
+	TokenID string // jti: what revocation names
+	Roles   []Role
+	Models  []string // when not empty, the only models the caller may use
+	// Team and Project are the caller's default team and project: the
+	// team and project claims, or else the first entry of the teams and
+	// projects lists. Teams and Projects are every team and project the
+	// token names, defaults first; a document compartment is one team
+	// and one project of these (see docs/auth.md).
 	Team      string
 	Project   string
+	Teams     []string
+	Projects  []string
 	ExpiresAt time.Time
 }
 
@@ -52,10 +59,12 @@ func (id Identity) MayUse(model string) bool {
 
 // Claim names Warden reads beyond the registered ones.
 const (
-	claimRoles   = "roles"
-	claimModels  = "models"
-	claimTeam    = "team"
-	claimProject = "project"
+	claimRoles    = "roles"
+	claimModels   = "models"
+	claimTeam     = "team"
+	claimProject  = "project"
+	claimTeams    = "teams"
+	claimProjects = "projects"
 )
 
 // maxNumericDate bounds exp, nbf and iat: year 10000. Anything larger is
@@ -73,8 +82,8 @@ type claims struct {
 	IssuedAt  int64 // 0: absent
 	Roles     []Role
 	Models    []string
-	Team      string
-	Project   string
+	Teams     []string // the team claim first, then the teams list
+	Projects  []string // likewise for projects
 }
 
 // decodeClaims reads the payload strictly: registered claims must have
@@ -114,8 +123,6 @@ func decodeClaims(payload []byte) (claims, error) {
 	c.Issuer = str("iss", true)
 	c.Subject = str("sub", true)
 	c.ID = str("jti", true)
-	c.Team = str(claimTeam, false)
-	c.Project = str(claimProject, false)
 	c.Expiry = date("exp", true)
 	c.NotBefore = date("nbf", false)
 	c.IssuedAt = date("iat", false)
@@ -126,6 +133,12 @@ func decodeClaims(payload []byte) (claims, error) {
 		return claims{}, err
 	}
 	if c.Models, err = stringOrList(raw[claimModels], claimModels, false); err != nil {
+		return claims{}, err
+	}
+	if c.Teams, err = memberships(raw, claimTeam, claimTeams); err != nil {
+		return claims{}, err
+	}
+	if c.Projects, err = memberships(raw, claimProject, claimProjects); err != nil {
 		return claims{}, err
 	}
 	names, err := stringOrList(raw[claimRoles], claimRoles, true)
@@ -140,6 +153,29 @@ func decodeClaims(payload []byte) (claims, error) {
 		c.Roles = append(c.Roles, r)
 	}
 	return c, nil
+}
+
+// memberships reads a team or project claim pair: the single claim (the
+// default) first, then the list claim's entries, without repeats.
+func memberships(raw map[string]json.RawMessage, single, list string) ([]string, error) {
+	var out []string
+	if v, ok := raw[single]; ok {
+		var s string
+		if json.Unmarshal(v, &s) != nil || s == "" || len(s) > maxClaimStrings {
+			return nil, fmt.Errorf("claim %q must be a non-empty string of at most %d bytes", single, maxClaimStrings)
+		}
+		out = append(out, s)
+	}
+	names, err := stringOrList(raw[list], list, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // integer accepts a JSON number written as an integer: no fraction, no

@@ -92,6 +92,8 @@ type TokenRequest struct {
 	Models   []string
 	Team     string
 	Project  string
+	Teams    []string // more teams the holder belongs to, beside Team
+	Projects []string // more projects, beside Project
 	TTL      time.Duration
 }
 
@@ -118,6 +120,12 @@ func (s Signer) Issue(req TokenRequest, now time.Time) (string, error) {
 	}
 	if req.Project != "" {
 		c[claimProject] = req.Project
+	}
+	if len(req.Teams) > 0 {
+		c[claimTeams] = req.Teams
+	}
+	if len(req.Projects) > 0 {
+		c[claimProjects] = req.Projects
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {

@@ -152,7 +152,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	}
 	return Identity{
 		Subject: c.Subject, TokenID: c.ID, Roles: c.Roles, Models: c.Models,
-		Team: c.Team, Project: c.Project, ExpiresAt: time.Unix(c.Expiry, 0),
+		Team: first(c.Teams), Project: first(c.Projects), Teams: c.Teams, Projects: c.Projects,
+		ExpiresAt: time.Unix(c.Expiry, 0),
 	}, nil
 }
 
@@ -211,4 +212,12 @@ func classifyJWT(err error) error {
 		return &TokenError{Reason: ReasonNotYet, Err: errors.New("token issued in the future")}
 	}
 	return &TokenError{Reason: ReasonSignature, Err: errors.New("signature does not verify")}
+}
+
+// first is a list's first entry, or "" for none.
+func first(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0]
 }

@@ -44,6 +44,7 @@ type ModelInfo struct {
 	Architecture string // general.architecture, e.g. "llama"
 	Context      int    // tokens one request may use, prompt plus completion
 	Template     string // chat template family used to render messages
+	Dimensions   int    // length of the model's embeddings
 	Created      int64  // Unix time the model was loaded
 }
 
@@ -197,6 +198,13 @@ type EmbedInput struct {
 type Embedding struct {
 	Vector []float32
 	Tokens int
+}
+
+// TokenCounter is offered by models that can say how many tokens a text
+// takes, as document chunking needs: a chunk is measured in the embedding
+// model's own tokens.
+type TokenCounter interface {
+	CountTokens(text string) (int, error)
 }
 
 // MaxEmbedInputs bounds the inputs of one Embed call.

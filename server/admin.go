@@ -45,7 +45,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 	// The reason is free text, kept in revocations.db and in this call's
 	// record: it is redacted here, whatever Revoker stores it.
 	reason := store.RedactReason(body.Reason)
-	exchangeOf(c).adminDetail = fmt.Sprintf("revoke jti=%s reason=%q", body.TokenID, reason)
+	exchangeOf(c).detail = fmt.Sprintf("revoke jti=%s reason=%q", body.TokenID, reason)
 	err := s.cfg.Revocations.Revoke(c.Request().Context(), store.Revocation{
 		TokenID: body.TokenID, RevokedAt: time.Now(), RevokedBy: identity(c).Subject, Reason: reason,
 		Audited: true, // this call's own audit record says so
@@ -145,7 +145,7 @@ func (s *Server) adminModelName(c echo.Context) (string, error) {
 // client text (recordedModel).
 func (s *Server) noteAdminModel(c echo.Context) {
 	x := exchangeOf(c)
-	x.adminDetail = "model=" + s.recordedModel(x)
+	x.detail = "model=" + s.recordedModel(x)
 }
 
 // loadModel serves POST /admin/models/load: verify against the lockfile,
@@ -202,7 +202,7 @@ func (s *Server) reload(c echo.Context) error {
 		s.log.Error("reload refused", "err", err)
 		return requestError(http.StatusUnprocessableEntity, "invalid_configuration", err.Error())
 	}
-	exchangeOf(c).adminDetail = fmt.Sprintf("reload config=%t kept=%v unloaded=%d need_restart=%v",
+	exchangeOf(c).detail = fmt.Sprintf("reload config=%t kept=%v unloaded=%d need_restart=%v",
 		rep.Config, rep.KeptModels, len(rep.UnloadedModels), rep.NeedRestart)
 	return c.JSON(http.StatusOK, rep)
 }

@@ -89,10 +89,10 @@ func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint string, model
 	if !x.firstToken.IsZero() {
 		rec.TTFT = x.firstToken.Sub(x.start)
 	}
+	rec.Action, rec.Detail = x.action, x.detail
 	if strings.HasPrefix(r.URL.Path, "/admin/") {
 		rec.Kind = audit.KindAdmin
 		rec.Action = rec.Method + " " + rec.Endpoint
-		rec.Detail = x.adminDetail
 	}
 	return rec
 }
@@ -115,7 +115,7 @@ func (s *Server) auditQuery(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	exchangeOf(c).adminDetail = queryDetail(c.QueryParams())
+	exchangeOf(c).detail = queryDetail(c.QueryParams())
 	page, err := s.cfg.Audit.Query(c.Request().Context(), f)
 	if err != nil {
 		return err

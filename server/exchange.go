@@ -31,7 +31,11 @@ type exchange struct {
 	model       string // the model the request named, as sent ("" for none)
 	modelServed bool   // whether that model was served when named
 
-	adminDetail string // what an admin or auditor call did, for its record
+	// action and detail say what an admin, auditor or document call did,
+	// for its record: "vector_store.search" and its store ids, say.
+	// Admin calls leave action empty: their method and endpoint name it.
+	action string
+	detail string
 
 	// What generation did, summed over the request's choices: what the
 	// audit log records, the token limiter charges and metrics count.

@@ -66,6 +66,8 @@ type Config struct {
 	// (DeriveRecordKey makes one from the audit key); nil: a random key,
 	// so the hashes compare within one run only.
 	RecordKey []byte
+	// Docs is the document base; its zero value turns it off.
+	Docs Docs
 }
 
 // DefaultMaxBodyBytes bounds a request body: ample for a long chat, small

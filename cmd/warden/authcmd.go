@@ -192,6 +192,8 @@ signs with that key instead (a PKCS#8 PEM private key or an HMAC secret file).`,
 	f.StringArrayVar(&req.Models, "model", nil, "limit the token to this model, repeatable (default: every model)")
 	f.StringVar(&req.Team, "team", "", "team identifier carried in the token")
 	f.StringVar(&req.Project, "project", "", "project identifier carried in the token")
+	f.StringArrayVar(&req.Teams, "teams", nil, "another team the holder belongs to (teams claim), repeatable")
+	f.StringArrayVar(&req.Projects, "projects", nil, "another project the holder belongs to (projects claim), repeatable")
 	f.StringVar(&ttlString, "ttl", "8h", "lifetime; the server refuses tokens living longer than its --auth-max-ttl")
 	f.StringVar(&signingKey, "signing-key", "", "file=PATH[,alg=ALG][,kid=ID] of the private key or secret (default: the data directory's key)")
 	f.StringVar(&req.Issuer, "issuer", auth.DefaultIssuer, "iss claim")

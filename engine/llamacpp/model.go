@@ -157,6 +157,7 @@ func Load(ctx context.Context, cfg Config) (*Model, error) {
 		Architecture: facts.architecture,
 		Context:      cfg.Context,
 		Template:     m.template.Name(),
+		Dimensions:   m.model.NEmbd(),
 		Created:      start.Unix(),
 	}
 	m.live.loadTime = time.Since(start)

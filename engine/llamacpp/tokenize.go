@@ -7,6 +7,21 @@ import (
 	"github.com/warden-llm/warden/engine"
 )
 
+// CountTokens returns how many tokens text takes, without special tokens:
+// what a piece of a document costs wherever it lands in a prompt.
+func (m *Model) CountTokens(text string) (int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return 0, engine.ErrClosed
+	}
+	tokens, err := m.model.Tokenize(text, false, false)
+	if err != nil {
+		return 0, fmt.Errorf("count tokens: %w", err)
+	}
+	return len(tokens), nil
+}
+
 // tokenize turns a request into prompt tokens.
 //
 // Chat messages go through the template, whose scaffolding may contain

@@ -107,8 +107,8 @@ type Record struct {
 	TTFT             time.Duration // until the first token was sent
 	Total            time.Duration
 	FinishReason     string
-	Action           string // admin and system events: what was done
-	Detail           string // admin and system events: free text, redacted
+	Action           string // admin, system and document events: what was done
+	Detail           string // admin, system and document events: free text, redacted
 	Prompt           string // kept according to the text policy
 	Response         string // kept according to the text policy
 }
