@@ -207,6 +207,12 @@ func (s *Server) reload(c echo.Context) error {
 	return c.JSON(http.StatusOK, rep)
 }
 
-// Close unloads every model, letting running requests finish until ctx
-// ends.
-func (s *Server) Close(ctx context.Context) { s.models.closeAll(ctx) }
+// Close stops background indexing (files still queued or running are
+// marked failed) and unloads every model, letting running requests finish
+// until ctx ends. Serve stops indexing itself once the HTTP server has
+// drained; a server used through Handler alone needs Close before its
+// document base is closed.
+func (s *Server) Close(ctx context.Context) {
+	s.indexer.stop()
+	s.models.closeAll(ctx)
+}

@@ -82,6 +82,7 @@ CREATE TABLE files (
 	compartment TEXT    NOT NULL,
 	filename    TEXT    NOT NULL,    -- opaque metadata, never a path
 	purpose     TEXT    NOT NULL,
+	media_type  TEXT    NOT NULL,    -- the format extraction found, e.g. application/pdf
 	bytes       INTEGER NOT NULL,
 	sha256      TEXT    NOT NULL,
 	created_at  INTEGER NOT NULL
