@@ -1,0 +1,57 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"unicode/utf8"
+)
+
+// fuzzNames picks the format under test from the fuzzer's byte, so one
+// target covers every extractor and the detection in front of them.
+var fuzzNames = []struct{ filename, contentType string }{
+	{"a.txt", ""}, {"a.md", ""}, {"a.html", ""}, {"a.json", ""}, {"a.csv", ""}, {"a.pdf", ""},
+	{"upload", "application/pdf"}, {"a.csv", "text/plain"},
+}
+
+// FuzzText checks that no input panics, that text is valid UTF-8 within the
+// limit, and that every error is one of the three sentinels.
+func FuzzText(f *testing.F) {
+	for _, tc := range textCases {
+		for i, n := range fuzzNames {
+			if n.filename == tc.filename || n.contentType != "" && n.contentType == tc.contentType {
+				f.Add(uint8(i), []byte(tc.data))
+			}
+		}
+	}
+	for _, pages := range [][]string{{"Hello (PDF) world\nline two"}, {"1", "2", "3"}} {
+		f.Add(uint8(5), makePDF(pages...))
+	}
+	f.Add(uint8(5), writePDF([]string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>",
+		"<< /Length 16 >>\nstream\nBT (x) Tj end ET\nendstream",
+	}))
+	const max = 4096
+	lim := Limits{MaxTextBytes: max, MaxPDFPages: 50, MaxJSONDepth: 16}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		n := fuzzNames[int(which)%len(fuzzNames)]
+		doc, err := Text(context.Background(), n.filename, n.contentType, data, lim)
+		if err != nil {
+			if !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error wraps no sentinel: %v", err)
+			}
+			if doc != (Doc{}) {
+				t.Fatalf("error with a document: %v", err)
+			}
+			return
+		}
+		if !utf8.ValidString(doc.Text) {
+			t.Fatalf("invalid UTF-8 in %q", doc.Text)
+		}
+		if len(doc.Text) > max {
+			t.Fatalf("text of %d bytes over the limit %d", len(doc.Text), max)
+		}
+	})
+}
