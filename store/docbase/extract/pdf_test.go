@@ -99,6 +99,15 @@ func TestPDF(t *testing.T) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 	})
+	t.Run("cancelled within a page", func(t *testing.T) {
+		// The first check, before the page, passes; the one after
+		// ctxCheckEvery operators inside it must stop the page.
+		c := &cancelAfter{Context: ctx, calls: 1}
+		_, err := Text(c, "a.pdf", "", makePDF(strings.Repeat("w\n", ctxCheckEvery)), Limits{})
+		if !errors.Is(err, context.Canceled) || c.calls > -1 {
+			t.Fatalf("err = %v after %d checks, want context.Canceled from inside the page", err, 1-c.calls)
+		}
+	})
 	t.Run("truncated", func(t *testing.T) {
 		p := makePDF("x")
 		_, err := Text(ctx, "a.pdf", "", p[:len(p)/2], Limits{})
@@ -144,4 +153,19 @@ func TestPDF(t *testing.T) {
 			t.Fatalf("err = %v, want ErrInvalid", err)
 		}
 	})
+}
+
+// cancelAfter is a context whose Err is nil for its first calls checks
+// and Canceled after, so a test can cancel at a chosen check.
+type cancelAfter struct {
+	context.Context
+	calls int
+}
+
+func (c *cancelAfter) Err() error {
+	c.calls--
+	if c.calls >= 0 {
+		return nil
+	}
+	return context.Canceled
 }
