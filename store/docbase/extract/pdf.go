@@ -35,6 +35,9 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 	if !bytes.HasPrefix(data, []byte("%PDF-")) {
 		return "", fmt.Errorf("%w: the data does not start with %%PDF-, so it is not a PDF", ErrInvalid)
 	}
+	if err := checkPDFNumbers(data); err != nil {
+		return "", err
+	}
 	r, err := openPDF(data)
 	if err != nil {
 		return "", err
