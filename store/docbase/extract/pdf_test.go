@@ -2,6 +2,7 @@ package extract
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -168,4 +169,73 @@ func (c *cancelAfter) Err() error {
 		return nil
 	}
 	return context.Canceled
+}
+
+// writePDFXrefStream lays out objs like writePDF but with a
+// cross-reference stream (PDF 1.5) instead of a table.
+func writePDFXrefStream(objs []string) []byte {
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.5\n")
+	offsets := make([]int, len(objs))
+	for i, o := range objs {
+		offsets[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	var entries bytes.Buffer
+	entries.Write([]byte{0, 0, 0, 0, 0, 0xff, 0xff})
+	for _, off := range append(offsets, xref) {
+		entries.Write([]byte{1, byte(off >> 24), byte(off >> 16), byte(off >> 8), byte(off), 0, 0})
+	}
+	n := len(objs) + 1
+	fmt.Fprintf(&b, "%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n", n, n+1, entries.Len())
+	b.Write(entries.Bytes())
+	fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", xref)
+	return b.Bytes()
+}
+
+// flateStream is a stream object of content compressed with FlateDecode.
+func flateStream(content string) string {
+	var z bytes.Buffer
+	w := zlib.NewWriter(&z)
+	w.Write([]byte(content))
+	w.Close()
+	return fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", z.Len(), z.String())
+}
+
+// richPDF uses what makePDF does not: a font with a ToUnicode CMap, TJ
+// arrays, a compressed content stream and a nested page tree, so the
+// fuzzer starts from the paths of real files.
+func richPDF(xrefStream bool) []byte {
+	cmap := "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n1 begincodespacerange <00> <FF> endcodespacerange\n" +
+		"2 beginbfchar <01> <0048> <02> <00E9> endbfchar\n1 beginbfrange <03> <05> <0041> endbfrange\nendcmap end end"
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 2 >>",
+		"<< /Type /Pages /Parent 2 0 R /Kids [4 0 R 5 0 R] /Count 2 >>",
+		"<< /Type /Page /Parent 3 0 R /Resources << /Font << /F1 6 0 R /F2 8 0 R >> >> /Contents 9 0 R >>",
+		"<< /Type /Page /Parent 3 0 R /Resources << /Font << /F1 6 0 R >> >> /Contents [10 0 R 11 0 R] >>",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 7 0 R >>",
+		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(cmap), cmap),
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman /Encoding /MacRomanEncoding >>",
+		flateStream("BT /F1 12 Tf 72 700 Td <0102> Tj [(\x03\x04) -300 (\x05)] TJ ET\nBT /F2 10 Tf 0 -14 TD (caf\x8e) ' ET"),
+		"<< /Length 27 >>\nstream\nBT /F1 12 Tf (\x01\x02) Tj ET\nendstream",
+		"<< /Length 31 >>\nstream\nBT /F1 12 Tf 1 2 (\x03) \" ET q Q\nendstream",
+	}
+	if xrefStream {
+		return writePDFXrefStream(objs)
+	}
+	return writePDF(objs)
+}
+
+func TestRichPDF(t *testing.T) {
+	// Page 1: CMap codes, a TJ with a word gap, then MacRoman 0x8E (é) on a
+	// new line; page 2, of two content streams: CMap text and the " operator.
+	const want = "HéAB C\ncafé\n\nHé\nA"
+	for _, xs := range []bool{false, true} {
+		doc, err := Text(context.Background(), "a.pdf", "", richPDF(xs), Limits{})
+		if err != nil || doc.Text != want {
+			t.Errorf("xref stream %v: got %q, %v; want %q", xs, doc.Text, err, want)
+		}
+	}
 }
