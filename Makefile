@@ -112,6 +112,8 @@ FUZZTIME ?= 60s
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./store/redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./store/docbase/extract/
+	$(GO) test -run '^$$' -fuzz '^FuzzPDF$$' -fuzztime $(FUZZTIME) ./store/docbase/extract/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./engine/gbnf/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAgreesWithLlamaCpp$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerateFormat$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
