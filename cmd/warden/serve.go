@@ -51,6 +51,7 @@ type serveOptions struct {
 	audit         auditOptions
 	metricsArg    string    // --metrics-role as given
 	metricsRole   auth.Role // parsed from metricsArg by validate
+	docs          docsOptions
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -113,6 +114,7 @@ when such an address is served without TLS.`,
 	f.StringVar(&o.metricsArg, "metrics-role", string(auth.RoleAdmin), "role a token needs for GET /metrics: admin, auditor, user, or none for no token")
 	o.auth.register(f)
 	o.audit.register(f)
+	o.docs.register(f)
 	return cmd
 }
 
@@ -145,6 +147,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.require, err = volume.ParseRequirements(o.requireArg); err != nil {
 		return fmt.Errorf("--models-require (models.require): %w", err)
+	}
+	if err := o.docs.validate(); err != nil {
+		return err
 	}
 	if err := o.audit.parse(); err != nil {
 		return err
@@ -190,6 +195,27 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	}
 	defer model.Close()
 	limitGoProcs(log, model)
+	models := []engine.Generator{model}
+	// The embedding model loads beside the chat model, through the same
+	// lockfile and fit checks; the same name shares the one instance.
+	embedModel, err := o.docs.loadModel(ctx, loader, model)
+	if err != nil {
+		return err
+	}
+	if embedModel != nil && embedModel != model {
+		defer embedModel.Close()
+		models = append(models, embedModel)
+	}
+	// Opened before serving and closed (deferred) only after srv.Close
+	// below: by then the HTTP server has drained and the models, which
+	// background indexing holds, are unloaded.
+	docs, err := o.docs.open(ctx, dir, embedModel, log)
+	if err != nil {
+		return err
+	}
+	if docs.DB != nil {
+		defer closeDocs(docs.DB, log)
+	}
 
 	// The hashes that stand in for unknown client values (a model name
 	// nobody serves) are keyed from the audit key: stable across restarts,
@@ -205,7 +231,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	cfg := server.Config{
 		Audit:             auditLog,
 		AuditFailOpen:     o.audit.failOpen,
-		Models:            []engine.Generator{model},
+		Models:            models,
 		MaxBodyBytes:      o.maxBody,
 		Version:           version,
 		CPUKernels:        llamacpp.CPUKernels().CPUKernels,
@@ -216,6 +242,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Loader:            loader,
 		MetricsRole:       o.metricsRole,
 		RecordKey:         server.DeriveRecordKey(auditKey),
+		Docs:              docs,
 	}
 	revs, err := dir.OpenRevocations(ctx, o.audit.reasonRedactor())
 	if err != nil {
