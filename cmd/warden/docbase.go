@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/warden-llm/warden/engine/llamacpp"
+	"github.com/warden-llm/warden/models/lockfile"
 	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/server"
 	"github.com/warden-llm/warden/store"
@@ -50,6 +51,15 @@ func (d *docsOptions) loadModel(ctx context.Context, l *modelLoader, served *lla
 		return nil, nil
 	case served.Info().Name:
 		return served, nil
+	}
+	// Checked here first so that a missing entry is not reported as
+	// --model's, with its advice to pass a path.
+	lock, err := lockfile.Read(l.lockPath)
+	if err != nil {
+		return nil, fmt.Errorf("--embedding-model %s: %w", d.embeddingModel, err)
+	}
+	if _, err := lock.Lookup(d.embeddingModel); err != nil {
+		return nil, fmt.Errorf("--embedding-model %s: %w (pin it in %s with warden models add)", d.embeddingModel, err, l.lockPath)
 	}
 	m, _, err := l.load(ctx, d.embeddingModel, false)
 	if err != nil {

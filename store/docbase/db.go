@@ -206,7 +206,7 @@ func (d *DB) checkDimensions(ctx context.Context) error {
 		return fmt.Errorf("read settings: %w", err)
 	}
 	if dims != d.dims {
-		return fmt.Errorf("%w: it holds %d-dimension embeddings, not %d: another embedding model needs another data directory", ErrDimensions, dims, d.dims)
+		return fmt.Errorf("%w: it holds %d-dimension embeddings, not %d", ErrDimensions, dims, d.dims)
 	}
 	return nil
 }
