@@ -75,6 +75,11 @@ it exists to show the whole path working.
 models/ folder) or a path to a .gguf file. Either way the file's SHA-256 and
 size must match its models.lock entry, or Warden refuses to load it.
 
+--embedding-model NAME turns on the document base (/v1/files,
+/v1/vector_stores): docbase.db in the data directory, whose chunks and
+queries the pinned model NAME embeds, loaded beside --model (or --model
+itself if NAME is its name). Without it those endpoints answer 501.
+
 Every API call needs a bearer token (a JWT) whose roles allow it; only
 /healthz is open. Without --auth-key, Warden trusts its own Ed25519 key,
 generated in the data directory on first use, and "warden token issue"
@@ -83,6 +88,7 @@ an address other machines can reach when authentication is off, and warns
 when such an address is served without TLS.`,
 		Example: `  warden serve
   warden serve --model ./models/tinyllama.gguf --ctx 4096 --parallel 4
+  warden serve --model qwen2.5-7b --embedding-model nomic-embed-text-v1.5
   curl -H "Authorization: Bearer $(warden token issue --sub me --role user)" http://127.0.0.1:8080/v1/models`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
