@@ -69,6 +69,19 @@ func TestDocumentBaseWiring(t *testing.T) {
 	if err := w.stop(); err != nil {
 		t.Fatal(err)
 	}
+	// The audit log's start record names the model that reads documents.
+	starts := 0
+	for _, r := range exportRecords(t, w.dataDir) {
+		if r["action"] == "start" {
+			starts++
+			if d, _ := r["detail"].(string); !strings.Contains(d, "embedding_model="+demoName+" embedding_sha256=") {
+				t.Errorf("start record without the embedding model: %q", d)
+			}
+		}
+	}
+	if starts != 1 {
+		t.Errorf("%d start records, want 1", starts)
+	}
 
 	// Another embedding model cannot use the vectors the first one made.
 	out, err := runWarden(t, "serve", "--port", "0", "--data-dir", w.dataDir, "--lock", lock, "--embedding-model", "demo-64")

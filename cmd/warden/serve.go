@@ -231,7 +231,12 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		return err
 	}
 
-	recordStart(ctx, auditLog, choice, o.auth.enabled, log)
+	var embedInfo *engine.ModelInfo
+	if embedModel != nil {
+		info := embedModel.Info()
+		embedInfo = &info
+	}
+	recordStart(ctx, auditLog, choice, embedInfo, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)
 
 	cfg := server.Config{
@@ -318,9 +323,13 @@ func settings(cmd *cobra.Command, cfg *config) map[string]map[string]string {
 }
 
 // recordStart writes the server's start into the audit log, with what an
-// auditor needs to know about it: an unpinned model, or auth turned off.
-func recordStart(ctx context.Context, l *audit.Log, choice *trust.Choice, authOn bool, log *slog.Logger) {
+// auditor needs to know about it: an unpinned model, auth turned off, and
+// the model that reads every uploaded document (embed; nil: none).
+func recordStart(ctx context.Context, l *audit.Log, choice *trust.Choice, embed *engine.ModelInfo, authOn bool, log *slog.Logger) {
 	detail := fmt.Sprintf("version=%s model=%s sha256=%s unpinned=%t auth=%t", version, choice.Name, choice.SHA256, choice.Unpinned, authOn)
+	if embed != nil {
+		detail += fmt.Sprintf(" embedding_model=%s embedding_sha256=%s", embed.Name, embed.SHA256)
+	}
 	err := l.Submit(ctx, audit.Record{Kind: audit.KindSystem, Action: "start", Model: choice.Name, ModelSHA256: choice.SHA256, Detail: detail})
 	if err != nil {
 		log.Error("AUDIT RECORD LOST", "action", "start", "err", err)
