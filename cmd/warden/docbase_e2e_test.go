@@ -110,6 +110,10 @@ func TestDocumentBaseWiring(t *testing.T) {
 	if slices.Sort(names); !slices.Equal(names, []string{"demo-64", demoName}) {
 		t.Errorf("models served: %v", names)
 	}
+	admin := issueToken(t, w.dataDir, "--sub", "ops", "--role", "admin")
+	if out, err := runPsCommand(t, w, admin); err != nil || !strings.Contains(out, "Document base embedding model: demo-64\n") {
+		t.Errorf("warden ps does not name the embedding model: %v\n%s", err, out)
+	}
 
 	// Without an embedding model the document base is off, said once.
 	w = startWarden(t, "--lock", repoLock)
