@@ -118,8 +118,10 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAgreesWithLlamaCpp$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerateFormat$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
 
+# The demo model also embeds, so that the document base (/v1/files,
+# /v1/vector_stores) is on; its embeddings mean nothing (docs/docbase.md).
 demo: build
-	./bin/warden serve
+	./bin/warden serve --embedding-model warden-demo
 
 vet: deps
 	$(GO) vet ./...

@@ -125,6 +125,9 @@ func (s *Server) adminModels(c echo.Context) error {
 	if k := s.cfg.CPUKernels; k.Variant != "" {
 		resp["cpu_kernels"] = CPUKernelsJSON{Variant: k.Variant, Features: k.Features, Library: k.Library, Note: k.Note}
 	}
+	if s.cfg.Docs.DB != nil {
+		resp["embedding_model"] = s.cfg.Docs.EmbeddingModel // the document base's, loaded or not
+	}
 	return c.JSON(http.StatusOK, resp)
 }
 

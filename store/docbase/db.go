@@ -30,6 +30,10 @@ var (
 	ErrInvalid = errors.New("docbase: invalid request")
 	// ErrConflict: the file is already attached to the store.
 	ErrConflict = errors.New("docbase: conflict")
+	// ErrDimensions: Open was given other dimensions than the database
+	// was created with, i.e. another embedding model; the caller says
+	// what to do about it.
+	ErrDimensions = errors.New("docbase: embedding dimensions differ")
 )
 
 // Options configure a DB.
@@ -203,7 +207,7 @@ func (d *DB) checkDimensions(ctx context.Context) error {
 		return fmt.Errorf("read settings: %w", err)
 	}
 	if dims != d.dims {
-		return fmt.Errorf("it holds %d-dimension embeddings, not %d: another embedding model needs another data directory", dims, d.dims)
+		return fmt.Errorf("%w: it holds %d-dimension embeddings, not %d", ErrDimensions, dims, d.dims)
 	}
 	return nil
 }
