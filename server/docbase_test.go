@@ -561,3 +561,24 @@ func TestFileBatches(t *testing.T) {
 		t.Fatalf("a refused batch attached something: %s", body)
 	}
 }
+
+// What cannot be read as a document is refused at upload, and nothing of
+// it is stored.
+func TestUnreadableUploadsAre400(t *testing.T) {
+	f := newDocServer(t, 0)
+	for _, c := range []struct{ name, ctype, body, code string }{
+		{"report.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "PK\x03\x04", "unsupported_file"},
+		{"photo.png", "image/png", "\x89PNG\r\n", "unsupported_file"},
+		{"paper.pdf", "application/pdf", "not a pdf at all", "invalid_file"},
+		{"notes.txt", "text/plain", "bin\x00ary", "invalid_file"},
+		{"notes.txt", "text/plain", "\xff\xfe latin-1?", "invalid_file"},
+	} {
+		code, body := send(t, f.uploadRequest(t, "alice", c.name, c.ctype, []byte(c.body)))
+		if code != http.StatusBadRequest || !strings.Contains(string(body), `"code":"`+c.code+`"`) {
+			t.Errorf("%s: %d %s, want 400 %s", c.name, code, body, c.code)
+		}
+	}
+	if _, body := f.do(t, "alice", "GET", "/v1/files", nil); strings.Contains(string(body), "file-") {
+		t.Fatalf("a refused upload was stored: %s", body)
+	}
+}
