@@ -140,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 	v1.POST("/chat/completions", s.chatCompletions)
 	v1.POST("/completions", s.completions)
 	v1.POST("/embeddings", s.embeddings)
+	v1.POST("/responses", s.responses)
 
 	admin := e.Group("/admin", s.authenticate)
 	admin.GET("/config", s.adminConfig, require(auth.RoleAdmin))
