@@ -141,12 +141,12 @@ type fileSearchTool struct {
 }
 
 const (
-	maxResultsLimit  = 50
-	maxSearchStores  = 16
-	includeResults   = "file_search_call.results"
-	maxMetadataPairs = 16
-	maxMetadataKey   = 64
-	maxMetadataValue = 512
+	maxFileSearchResults     = 50
+	maxFileSearchStores      = 16
+	includeResults           = "file_search_call.results"
+	maxResponseMetadata      = 16
+	maxResponseMetadataKey   = 64
+	maxResponseMetadataValue = 512
 )
 
 // responsePlan is a checked request: what to search, and what to ask the
@@ -156,7 +156,7 @@ type responsePlan struct {
 	tool    *fileSearchTool // as echoed back
 	include bool            // results go into the file_search_call item
 	query   string          // the last user message: what is searched
-	req     engine.Request  // its Messages lack the grounding until ground
+	req     engine.Request  // its Messages lack the grounding until groundResponse
 }
 
 // check refuses what Warden cannot honour and builds the plan.
@@ -178,7 +178,7 @@ func (r *responsesRequest) check() (responsePlan, error) {
 	case r.MaxOutputTokens != nil && (*r.MaxOutputTokens < 1 || *r.MaxOutputTokens > maxMaxTokens):
 		return p, invalidParam("max_output_tokens", fmt.Sprintf("max_output_tokens must be between 1 and %d", maxMaxTokens))
 	}
-	if err := checkMetadata(r.Metadata); err != nil {
+	if err := checkResponseMetadata(r.Metadata); err != nil {
 		return p, err
 	}
 	input, err := inputMessages(r.Input)
@@ -208,14 +208,14 @@ func (r *responsesRequest) check() (responsePlan, error) {
 	return p, nil
 }
 
-func checkMetadata(m map[string]string) error {
-	if len(m) > maxMetadataPairs {
-		return invalidParam("metadata", fmt.Sprintf("metadata may hold at most %d pairs", maxMetadataPairs))
+func checkResponseMetadata(m map[string]string) error {
+	if len(m) > maxResponseMetadata {
+		return invalidParam("metadata", fmt.Sprintf("metadata may hold at most %d pairs", maxResponseMetadata))
 	}
 	for k, v := range m {
-		if utf8.RuneCountInString(k) > maxMetadataKey || utf8.RuneCountInString(v) > maxMetadataValue {
+		if utf8.RuneCountInString(k) > maxResponseMetadataKey || utf8.RuneCountInString(v) > maxResponseMetadataValue {
 			return invalidParam("metadata", fmt.Sprintf("metadata keys may be at most %d characters and values %d",
-				maxMetadataKey, maxMetadataValue))
+				maxResponseMetadataKey, maxResponseMetadataValue))
 		}
 	}
 	return nil
@@ -265,12 +265,12 @@ func (r *responsesRequest) fileSearch() (*fileSearchTool, error) {
 
 func (t *fileSearchTool) check(param string) error {
 	switch {
-	case len(t.VectorStoreIDs) == 0 || len(t.VectorStoreIDs) > maxSearchStores:
-		return invalidParam(param+".vector_store_ids", fmt.Sprintf("file_search needs 1 to %d vector_store_ids", maxSearchStores))
+	case len(t.VectorStoreIDs) == 0 || len(t.VectorStoreIDs) > maxFileSearchStores:
+		return invalidParam(param+".vector_store_ids", fmt.Sprintf("file_search needs 1 to %d vector_store_ids", maxFileSearchStores))
 	case slices.Contains(t.VectorStoreIDs, ""):
 		return invalidParam(param+".vector_store_ids", "vector store ids may not be empty")
-	case t.MaxNumResults < 0 || t.MaxNumResults > maxResultsLimit:
-		return invalidParam(param+".max_num_results", fmt.Sprintf("max_num_results must be between 1 and %d", maxResultsLimit))
+	case t.MaxNumResults < 0 || t.MaxNumResults > maxFileSearchResults:
+		return invalidParam(param+".max_num_results", fmt.Sprintf("max_num_results must be between 1 and %d", maxFileSearchResults))
 	}
 	if ro := t.RankingOptions; ro != nil {
 		if ro.Ranker != "" && ro.Ranker != "auto" && ro.Ranker != "default-2024-11-15" {
@@ -377,7 +377,7 @@ func (s *Server) responses(c echo.Context) error {
 		return err
 	}
 	rs := newResponseState(exchangeOf(c), &body, plan, m.Info().Name)
-	if err := s.search(c, rs); err != nil {
+	if err := s.groundResponse(c, rs); err != nil {
 		return err
 	}
 	if body.Stream {
@@ -390,10 +390,10 @@ func (s *Server) responses(c echo.Context) error {
 	return c.JSON(http.StatusOK, rs.final(text, res))
 }
 
-// search runs the file_search tool, if the request has one, and puts its
-// results into the prompt. The audit record names the stores searched and
-// the chunks returned, with their scores, never their text.
-func (s *Server) search(c echo.Context, rs *responseState) error {
+// groundResponse runs the file_search tool, if the request has one, and
+// puts its results into the prompt. The audit record names the stores
+// searched and the chunks returned, with their scores, never their text.
+func (s *Server) groundResponse(c echo.Context, rs *responseState) error {
 	x := exchangeOf(c)
 	p := &rs.plan
 	if p.search == nil {
@@ -409,8 +409,8 @@ func (s *Server) search(c echo.Context, rs *responseState) error {
 	ids := p.search.StoreIDs
 	results, err := s.retrieve(c.Request().Context(), comp, *p.search)
 	if errors.Is(err, docbase.ErrNotFound) {
-		missing := s.missingStores(c, comp, ids)
-		x.detail = "stores=" + s.storeList(ids, missing)
+		missing := s.missingResponseStores(c, comp, ids)
+		x.detail = "stores=" + s.auditStoreList(ids, missing)
 		first := ids[0]
 		if i := slices.IndexFunc(ids, func(id string) bool { return missing[id] }); i >= 0 {
 			first = ids[i]
@@ -420,16 +420,16 @@ func (s *Server) search(c echo.Context, rs *responseState) error {
 	if err != nil {
 		return docError(err, "vector store", "")
 	}
-	x.detail = "stores=" + s.storeList(ids, nil) + " chunks=" + chunkList(results)
+	x.detail = "stores=" + s.auditStoreList(ids, nil) + " chunks=" + auditChunkList(results)
 	rs.results = results
 	p.req.Messages = promptMessages(rs.body.Instructions, p.req.Messages, groundingMessages(results))
 	return nil
 }
 
-// missingStores finds which of ids the compartment does not hold: a
+// missingResponseStores finds which of ids the compartment does not hold: a
 // search says only that one is missing. Without the answer (the lookup
 // failing too) every id counts as missing.
-func (s *Server) missingStores(c echo.Context, comp docbase.Compartment, ids []string) map[string]bool {
+func (s *Server) missingResponseStores(c echo.Context, comp docbase.Compartment, ids []string) map[string]bool {
 	missing := map[string]bool{}
 	db, err := s.docs()
 	for _, id := range ids {
@@ -443,10 +443,10 @@ func (s *Server) missingStores(c echo.Context, comp docbase.Compartment, ids []s
 	return missing
 }
 
-// storeList is the audit detail's list of store ids. An id that names no
+// auditStoreList is the audit detail's list of store ids. An id that names no
 // store of the caller's is client text the server cannot vouch for, so
 // the record holds its keyed tag instead (see unknownValue).
-func (s *Server) storeList(ids []string, missing map[string]bool) string {
+func (s *Server) auditStoreList(ids []string, missing map[string]bool) string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = id
@@ -457,8 +457,8 @@ func (s *Server) storeList(ids []string, missing map[string]bool) string {
 	return strings.Join(out, ",")
 }
 
-// chunkList is the audit detail's list of chunk ids and scores.
-func chunkList(results []docbase.SearchResult) string {
+// auditChunkList is the audit detail's list of chunk ids and scores.
+func auditChunkList(results []docbase.SearchResult) string {
 	parts := make([]string, len(results))
 	for i, r := range results {
 		parts[i] = fmt.Sprintf("%s:%.3f", r.ChunkID, r.Score)

@@ -67,14 +67,14 @@ type responseUsage struct {
 
 // fileSearchCall is the output item of the search.
 type fileSearchCall struct {
-	ID      string             `json:"id"`
-	Type    string             `json:"type"`
-	Status  string             `json:"status"`
-	Queries []string           `json:"queries"`
-	Results []fileSearchResult `json:"results"` // null unless include asks for them
+	ID      string                 `json:"id"`
+	Type    string                 `json:"type"`
+	Status  string                 `json:"status"`
+	Queries []string               `json:"queries"`
+	Results []fileSearchCallResult `json:"results"` // null unless include asks for them
 }
 
-type fileSearchResult struct {
+type fileSearchCallResult struct {
 	FileID     string             `json:"file_id"`
 	Filename   string             `json:"filename"`
 	Score      float64            `json:"score"`
@@ -164,9 +164,9 @@ func (rs *responseState) searchItem() *fileSearchCall {
 	}
 	item := &fileSearchCall{ID: rs.fsID, Type: "file_search_call", Status: "completed", Queries: []string{rs.plan.query}}
 	if rs.plan.include {
-		item.Results = make([]fileSearchResult, len(rs.results))
+		item.Results = make([]fileSearchCallResult, len(rs.results))
 		for i, r := range rs.results {
-			item.Results[i] = fileSearchResult{FileID: r.FileID, Filename: r.Filename, Score: r.Score,
+			item.Results[i] = fileSearchCallResult{FileID: r.FileID, Filename: r.Filename, Score: r.Score,
 				Text: r.Text, Attributes: r.Attributes}
 		}
 	}

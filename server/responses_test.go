@@ -26,23 +26,25 @@ import (
 	"github.com/warden-llm/warden/store/docbase"
 )
 
-// embedDims is the test document base's dimensions.
-const embedDims = 8
+// responsesDims is the test document base's dimensions.
+const responsesDims = 8
 
-// bagEmbedder is the document base's embedding model in these tests: a
-// text's words, lower-cased, hashed into embedDims buckets and normalised,
+// bagOfWordsModel is the document base's embedding model in these tests: a
+// text's words, lower-cased, hashed into responsesDims buckets and normalised,
 // so texts sharing words are near and the same text always embeds alike.
-type bagEmbedder struct{}
+type bagOfWordsModel struct{}
 
-func (bagEmbedder) Info() engine.ModelInfo { return engine.ModelInfo{Name: "fake-embed", Context: 512} }
+func (bagOfWordsModel) Info() engine.ModelInfo {
+	return engine.ModelInfo{Name: "fake-embed", Context: 512}
+}
 
-func (bagEmbedder) Generate(context.Context, engine.Request, func(string) error) (engine.Result, error) {
+func (bagOfWordsModel) Generate(context.Context, engine.Request, func(string) error) (engine.Result, error) {
 	return engine.Result{}, errors.New("fake-embed does not generate")
 }
 
-func (bagEmbedder) CountTokens(text string) (int, error) { return len(strings.Fields(text)), nil }
+func (bagOfWordsModel) CountTokens(text string) (int, error) { return len(strings.Fields(text)), nil }
 
-func (bagEmbedder) Embed(_ context.Context, inputs []engine.EmbedInput) ([]engine.Embedding, error) {
+func (bagOfWordsModel) Embed(_ context.Context, inputs []engine.EmbedInput) ([]engine.Embedding, error) {
 	out := make([]engine.Embedding, len(inputs))
 	for i, in := range inputs {
 		out[i] = engine.Embedding{Vector: bagOfWords(in.Text), Tokens: len(strings.Fields(in.Text))}
@@ -51,13 +53,13 @@ func (bagEmbedder) Embed(_ context.Context, inputs []engine.EmbedInput) ([]engin
 }
 
 func bagOfWords(text string) []float32 {
-	v := make([]float32, embedDims)
+	v := make([]float32, responsesDims)
 	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 	}) {
 		h := fnv.New32a()
 		h.Write([]byte(w))
-		v[h.Sum32()%embedDims]++
+		v[h.Sum32()%responsesDims]++
 	}
 	var norm float64
 	for _, x := range v {
@@ -72,10 +74,10 @@ func bagOfWords(text string) []float32 {
 	return v
 }
 
-// tokenIdentities is an authenticator that knows a few fixed tokens.
-type tokenIdentities map[string]auth.Identity
+// fixedTokens is an authenticator that knows a few fixed tokens.
+type fixedTokens map[string]auth.Identity
 
-func (m tokenIdentities) Verify(_ context.Context, token string) (auth.Identity, error) {
+func (m fixedTokens) Verify(_ context.Context, token string) (auth.Identity, error) {
 	if id, ok := m[token]; ok {
 		return id, nil
 	}
@@ -85,13 +87,13 @@ func (m tokenIdentities) Verify(_ context.Context, token string) (auth.Identity,
 // Callers of the document tests: alice works in her personal
 // compartment, bob in team blue's.
 var (
-	aliceComp = docbase.PersonalCompartment("alice")
-	bobComp   = docbase.TeamCompartment("blue", "")
+	aliceCompartment = docbase.PersonalCompartment("alice")
+	blueCompartment  = docbase.TeamCompartment("blue", "")
 )
 
-// docsFixture is a server with a document base, its chat model and its
+// responsesFixture is a server with a document base, its chat model and its
 // audit log.
-type docsFixture struct {
+type responsesFixture struct {
 	url   string
 	db    *docbase.DB
 	model *fakeModel
@@ -101,22 +103,22 @@ type docsFixture struct {
 // The chat model's reply cites source 2 and then source 1.
 var citingPieces = []string{"Dogs bark [2]", "; cats purr [1]", "."}
 
-func newDocsFixture(t *testing.T, more ...engine.Generator) *docsFixture {
+func newResponsesFixture(t *testing.T, more ...engine.Generator) *responsesFixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := docbase.Open(ctx, t.TempDir(), docbase.Options{Dimensions: embedDims})
+	db, err := docbase.Open(ctx, t.TempDir(), docbase.Options{Dimensions: responsesDims})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	fm := &fakeModel{pieces: citingPieces, context: 1 << 16, got: make(chan engine.Request, 1)}
 	log := &memAudit{}
-	users := tokenIdentities{
+	users := fixedTokens{
 		"alice": {Subject: "alice", Roles: []auth.Role{auth.RoleUser}},
 		"bob":   {Subject: "bob", Roles: []auth.Role{auth.RoleUser}, Team: "blue", Teams: []string{"blue"}},
 	}
 	s, err := New(Config{
-		Models: append([]engine.Generator{fm, bagEmbedder{}}, more...), Version: "test", Auth: users, Audit: log,
+		Models: append([]engine.Generator{fm, bagOfWordsModel{}}, more...), Version: "test", Auth: users, Audit: log,
 		Docs: Docs{DB: db, EmbeddingModel: "fake-embed"},
 	})
 	if err != nil {
@@ -124,18 +126,18 @@ func newDocsFixture(t *testing.T, more ...engine.Generator) *docsFixture {
 	}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	return &docsFixture{url: ts.URL, db: db, model: fm, audit: log}
+	return &responsesFixture{url: ts.URL, db: db, model: fm, audit: log}
 }
 
 // client is the official SDK, acting with token.
-func (f *docsFixture) client(token string) *openai.Client {
+func (f *responsesFixture) client(token string) *openai.Client {
 	c := openai.NewClient(option.WithBaseURL(f.url+"/v1/"), option.WithAPIKey(token), option.WithMaxRetries(0))
 	return &c
 }
 
 // store makes a vector store in comp holding one file per name, each
 // indexed as the one chunk given for it.
-func (f *docsFixture) store(t *testing.T, comp docbase.Compartment, files map[string]string) (string, map[string]string) {
+func (f *responsesFixture) store(t *testing.T, comp docbase.Compartment, files map[string]string) (string, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := f.db.CreateStore(ctx, comp, "test", nil)
@@ -167,8 +169,8 @@ const (
 	question = "Why do cats purr?"
 )
 
-func (f *docsFixture) petStore(t *testing.T) (string, map[string]string) {
-	return f.store(t, aliceComp, map[string]string{"cats.txt": catsText, "dogs.txt": dogsText})
+func (f *responsesFixture) petStore(t *testing.T) (string, map[string]string) {
+	return f.store(t, aliceCompartment, map[string]string{"cats.txt": catsText, "dogs.txt": dogsText})
 }
 
 func fileSearch(storeIDs ...string) []responses.ToolUnionParam {
@@ -176,7 +178,7 @@ func fileSearch(storeIDs ...string) []responses.ToolUnionParam {
 }
 
 // lastRecord waits for the audit record of the request just answered.
-func (f *docsFixture) lastRecord(t *testing.T) audit.Record {
+func (f *responsesFixture) lastRecord(t *testing.T) audit.Record {
 	t.Helper()
 	for range 100 {
 		if recs := f.audit.records(); len(recs) > 0 {
@@ -189,7 +191,7 @@ func (f *docsFixture) lastRecord(t *testing.T) audit.Record {
 }
 
 func TestResponsesFileSearch(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	storeID, files := f.petStore(t)
 	client := f.client("alice")
 	resp, err := client.Responses.New(context.Background(), responses.ResponseNewParams{
@@ -280,7 +282,7 @@ func checkGroundedPrompt(t *testing.T, req engine.Request) {
 }
 
 func TestResponsesIncludeResults(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	storeID, files := f.petStore(t)
 	resp, err := f.client("alice").Responses.New(context.Background(), responses.ResponseNewParams{
 		Model:   "fake",
@@ -306,9 +308,9 @@ func TestResponsesIncludeResults(t *testing.T) {
 // alice, is refused exactly as an id that names nothing, and its id is
 // not written into the audit record.
 func TestResponsesStoreOfAnotherCompartment(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	aliceStore, _ := f.petStore(t)
-	bobStore, _ := f.store(t, bobComp, map[string]string{"secret.txt": "cats purr in team blue"})
+	bobStore, _ := f.store(t, blueCompartment, map[string]string{"secret.txt": "cats purr in team blue"})
 	missing := "vs_" + strings.Repeat("0", 32)
 	ask := func(token string, ids ...string) (int, string) {
 		t.Helper()
@@ -346,7 +348,7 @@ func TestResponsesStoreOfAnotherCompartment(t *testing.T) {
 }
 
 func TestResponsesWithoutTools(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	resp, err := f.client("alice").Responses.New(context.Background(), responses.ResponseNewParams{
 		Model: "fake",
 		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
@@ -372,7 +374,7 @@ func TestResponsesWithoutTools(t *testing.T) {
 }
 
 func TestResponsesIncomplete(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	storeID, _ := f.petStore(t)
 	resp, err := f.client("alice").Responses.New(context.Background(), responses.ResponseNewParams{
 		Model: "fake", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String(question)},
@@ -388,7 +390,7 @@ func TestResponsesIncomplete(t *testing.T) {
 }
 
 func TestResponsesRefused(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	storeID, _ := f.petStore(t)
 	tool := `"tools":[{"type":"file_search","vector_store_ids":["` + storeID + `"]`
 	q := `{"model":"fake","input":"hi",`
@@ -454,7 +456,7 @@ var responseEventOrder = []string{
 }
 
 func TestResponsesStream(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	storeID, files := f.petStore(t)
 	stream := f.client("alice").Responses.NewStreaming(context.Background(), responses.ResponseNewParams{
 		Model:        "fake",
@@ -516,7 +518,7 @@ func TestResponsesStream(t *testing.T) {
 // TestResponsesStreamFrames reads the stream raw: each event is named by
 // an event line agreeing with its type, and nothing follows the last.
 func TestResponsesStreamFrames(t *testing.T) {
-	f := newDocsFixture(t)
+	f := newResponsesFixture(t)
 	resp, data := f.post(t, `{"model":"fake","input":"hi","stream":true,"max_output_tokens":2}`)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d, %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
@@ -540,7 +542,7 @@ func TestResponsesStreamFrames(t *testing.T) {
 	}
 }
 
-func (f *docsFixture) post(t *testing.T, body string) (*http.Response, []byte) {
+func (f *responsesFixture) post(t *testing.T, body string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", f.url+"/v1/responses", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer alice")
@@ -569,7 +571,7 @@ func (brokenModel) Generate(_ context.Context, _ engine.Request, emit func(strin
 }
 
 func TestResponsesStreamErrors(t *testing.T) {
-	f := newDocsFixture(t, brokenModel{})
+	f := newResponsesFixture(t, brokenModel{})
 	// Before the first piece: an ordinary HTTP error, nothing streamed.
 	long := strings.Repeat("z", 1<<16)
 	resp, data := f.post(t, `{"model":"fake","stream":true,"input":"`+long+`"}`)
