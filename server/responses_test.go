@@ -47,12 +47,12 @@ func (bagOfWordsModel) CountTokens(text string) (int, error) { return len(string
 func (bagOfWordsModel) Embed(_ context.Context, inputs []engine.EmbedInput) ([]engine.Embedding, error) {
 	out := make([]engine.Embedding, len(inputs))
 	for i, in := range inputs {
-		out[i] = engine.Embedding{Vector: bagOfWords(in.Text), Tokens: len(strings.Fields(in.Text))}
+		out[i] = engine.Embedding{Vector: hashedWords(in.Text), Tokens: len(strings.Fields(in.Text))}
 	}
 	return out, nil
 }
 
-func bagOfWords(text string) []float32 {
+func hashedWords(text string) []float32 {
 	v := make([]float32, responsesDims)
 	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
@@ -154,7 +154,7 @@ func (f *responsesFixture) store(t *testing.T, comp docbase.Compartment, files m
 		if _, err := f.db.AddFile(ctx, comp, st.ID, file.ID, attrs, docbase.ChunkingStrategy{}); err != nil {
 			t.Fatal(err)
 		}
-		chunk := docbase.ChunkInput{Text: text, Tokens: len(strings.Fields(text)), Embedding: bagOfWords(text)}
+		chunk := docbase.ChunkInput{Text: text, Tokens: len(strings.Fields(text)), Embedding: hashedWords(text)}
 		if _, err := f.db.IndexFile(ctx, comp, st.ID, file.ID, []docbase.ChunkInput{chunk}); err != nil {
 			t.Fatal(err)
 		}
