@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,45 @@ func TestVerifierTimeRules(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tc.want != "" && (!errors.As(err, &te) || te.Reason != tc.want):
 				t.Fatalf("err %v, want reason %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// The team and project claims come first among the token's memberships
+// (they are its defaults); the list claims add to them, without repeats.
+func TestTeamAndProjectLists(t *testing.T) {
+	s, err := LocalSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verifierFor(t, s.Public())
+	for _, tc := range []struct {
+		name                 string
+		team, project        string
+		teams, projects      []string
+		wantTeams, wantProjs []string
+	}{
+		{"singles only", "t", "p", nil, nil, []string{"t"}, []string{"p"}},
+		{"single wins as default", "t", "", []string{"u", "t"}, []string{"q", "r"}, []string{"t", "u"}, []string{"q", "r"}},
+		{"lists only", "", "", []string{"u", "v"}, nil, []string{"u", "v"}, nil},
+		{"none", "", "", nil, nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request(RoleUser)
+			req.Team, req.Project, req.Teams, req.Projects = tc.team, tc.project, tc.teams, tc.projects
+			tok, err := s.Issue(req, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := v.Verify(context.Background(), tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(id.Teams, tc.wantTeams) || !slices.Equal(id.Projects, tc.wantProjs) ||
+				id.Team != first(tc.wantTeams) || id.Project != first(tc.wantProjs) {
+				t.Fatalf("identity teams %q (default %q), projects %q (default %q); want %q, %q",
+					id.Teams, id.Team, id.Projects, id.Project, tc.wantTeams, tc.wantProjs)
 			}
 		})
 	}

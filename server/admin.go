@@ -125,6 +125,9 @@ func (s *Server) adminModels(c echo.Context) error {
 	if k := s.cfg.CPUKernels; k.Variant != "" {
 		resp["cpu_kernels"] = CPUKernelsJSON{Variant: k.Variant, Features: k.Features, Library: k.Library, Note: k.Note}
 	}
+	if s.cfg.Docs.DB != nil {
+		resp["embedding_model"] = s.cfg.Docs.EmbeddingModel // the document base's, loaded or not
+	}
 	return c.JSON(http.StatusOK, resp)
 }
 
@@ -207,6 +210,12 @@ func (s *Server) reload(c echo.Context) error {
 	return c.JSON(http.StatusOK, rep)
 }
 
-// Close unloads every model, letting running requests finish until ctx
-// ends.
-func (s *Server) Close(ctx context.Context) { s.models.closeAll(ctx) }
+// Close stops background indexing (files still queued or running are
+// marked failed) and unloads every model, letting running requests finish
+// until ctx ends. Serve stops indexing itself once the HTTP server has
+// drained; a server used through Handler alone needs Close before its
+// document base is closed.
+func (s *Server) Close(ctx context.Context) {
+	s.indexer.stop()
+	s.models.closeAll(ctx)
+}

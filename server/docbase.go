@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -189,4 +190,73 @@ func trimDocPrefix(msg string) string {
 		}
 	}
 	return msg
+}
+
+// maxQueries and maxQueryBytes bound a search's query.
+const (
+	maxQueries    = 8
+	maxQueryBytes = 4 << 10
+)
+
+// queryList reads a search query: a string or a list of strings.
+func queryList(raw json.RawMessage) ([]string, error) {
+	var one string
+	var list []string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		list = []string{one}
+	} else if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, invalidParam("query", "query must be a string or a list of strings")
+	}
+	if len(list) == 0 || len(list) > maxQueries {
+		return nil, invalidParam("query", fmt.Sprintf("query must have 1 to %d strings", maxQueries))
+	}
+	n := 0
+	for _, q := range list {
+		if strings.TrimSpace(q) == "" {
+			return nil, invalidParam("query", "query strings must not be empty")
+		}
+		n += len(q)
+	}
+	if n > maxQueryBytes {
+		return nil, invalidParam("query", fmt.Sprintf("query must be at most %d bytes", maxQueryBytes))
+	}
+	return list, nil
+}
+
+// joinQueries is the text searched for several queries.
+func joinQueries(qs []string) string { return strings.Join(qs, "\n") }
+
+// searchDetail is a search's audit detail: the stores searched and each
+// returned chunk with its score, never the chunks' text.
+func searchDetail(storeIDs []string, results []docbase.SearchResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stores=%s chunks=", strings.Join(storeIDs, ","))
+	for i, r := range results {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s:%.4f", r.ChunkID, r.Score)
+	}
+	return b.String()
+}
+
+// docRoutes adds the document base's endpoints to the /v1 group.
+func (s *Server) docRoutes(v1 *echo.Group) {
+	v1.POST("/files", s.createFile)
+	v1.GET("/files", s.listFiles)
+	v1.GET("/files/:id", s.getFile)
+	v1.GET("/files/:id/content", s.fileContent)
+	v1.DELETE("/files/:id", s.deleteFile)
+	v1.POST("/vector_stores", s.createStore)
+	v1.GET("/vector_stores", s.listStores)
+	v1.GET("/vector_stores/:id", s.getStore)
+	v1.POST("/vector_stores/:id", s.updateStore)
+	v1.DELETE("/vector_stores/:id", s.deleteStore)
+	v1.POST("/vector_stores/:id/files", s.createStoreFile)
+	v1.GET("/vector_stores/:id/files", s.listStoreFiles)
+	v1.GET("/vector_stores/:id/files/:file_id", s.getStoreFile)
+	v1.DELETE("/vector_stores/:id/files/:file_id", s.deleteStoreFile)
+	v1.POST("/vector_stores/:id/search", s.searchStore)
+	v1.POST("/vector_stores/:id/file_batches", s.createFileBatch)
+	v1.GET("/vector_stores/:id/file_batches/:batch_id", s.getFileBatch)
 }

@@ -146,7 +146,7 @@ func (f *responsesFixture) store(t *testing.T, comp docbase.Compartment, files m
 	}
 	ids := map[string]string{}
 	for name, text := range files {
-		file, err := f.db.CreateFile(ctx, comp, name, docbase.PurposeAssistants, []byte(text))
+		file, err := f.db.CreateFile(ctx, comp, name, docbase.PurposeAssistants, "text/plain", []byte(text))
 		if err != nil {
 			t.Fatal(err)
 		}

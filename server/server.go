@@ -96,6 +96,8 @@ type Server struct {
 
 	routes    map[string]bool // "METHOD /template" of every route: see endpointOf
 	recordKey []byte          // see unknownValue
+	indexer   *indexer        // indexes attached documents in the background
+	batches   *fileBatches    // recent vector store file batches
 }
 
 // New builds a server over the given models.
@@ -108,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, models: newRegistry(), now: time.Now,
-		recordKey: recordKeyOrRandom(cfg.RecordKey),
+		recordKey: recordKeyOrRandom(cfg.RecordKey), indexer: newIndexer(), batches: newFileBatches(),
 	}
 	s.install(Reloadable{Auth: cfg.Auth, RequestsPerMinute: cfg.RequestsPerMinute,
 		TokensPerMinute: cfg.TokensPerMinute, Settings: cfg.Settings})
@@ -140,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 	v1.POST("/chat/completions", s.chatCompletions)
 	v1.POST("/completions", s.completions)
 	v1.POST("/embeddings", s.embeddings)
+	s.docRoutes(v1)
 	v1.POST("/responses", s.responses)
 
 	admin := e.Group("/admin", s.authenticate)
@@ -151,6 +154,8 @@ func New(cfg Config) (*Server, error) {
 	admin.POST("/models/load", s.loadModel, require(auth.RoleAdmin))
 	admin.POST("/models/unload", s.unloadModel, require(auth.RoleAdmin))
 	admin.POST("/reload", s.reload, require(auth.RoleAdmin))
+	admin.GET("/vector_stores", s.adminListStores, require(auth.RoleAdmin))
+	admin.DELETE("/vector_stores/:id", s.adminDeleteStore, require(auth.RoleAdmin))
 
 	// Unknown paths get the same 401 as known ones without a token, so
 	// an anonymous caller cannot map the API.
@@ -168,6 +173,7 @@ type TLS struct{ CertFile, KeyFile string }
 // Serve answers requests on ln until ctx ends, then stops accepting and
 // waits up to grace for running requests to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tls TLS, grace time.Duration) error {
+	defer s.indexer.stop() // after the drain below: no request is left to start indexing
 	hs := &http.Server{
 		Handler:           s.echo,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -65,6 +65,8 @@ func configKeys() []configKey {
 		{key: "models.sources", flags: []string{"allow-source"}},
 		{key: "models.hub", flags: []string{"hub"}},
 		{key: "models.hub_hosts", flags: []string{"hub-host"}},
+		{key: "docbase.embedding_model", flags: []string{"embedding-model"}},
+		{key: "docbase.max_upload_bytes", flags: []string{"max-upload-bytes"}},
 		{key: "audit.text", flags: []string{"audit-text"}, values: valueNames(audit.TextPolicies())},
 		{key: "audit.fail_open", flags: []string{"audit-fail-open"}},
 		{key: "audit.retention", flags: []string{"audit-retention"}},
@@ -168,7 +170,7 @@ func (c *config) checkKeys() error {
 			}
 		}
 		if len(siblings) == 0 {
-			return fmt.Errorf("unknown key %q; sections are data_dir, server, tls, auth, limits, models, audit, redact, metrics, logging", key)
+			return fmt.Errorf("unknown key %q; sections are data_dir, server, tls, auth, limits, models, docbase, audit, redact, metrics, logging", key)
 		}
 		return fmt.Errorf("unknown key %q; known keys there: %s", key, strings.Join(siblings, ", "))
 	}

@@ -80,7 +80,26 @@ func runPs(ctx context.Context, out io.Writer, o psOptions) error {
 	if k := list.CPUKernels; k != nil {
 		fmt.Fprintf(out, "\nCPU kernels: %s (%s)\n", k.Variant, strings.Join(k.Features, ", "))
 	}
+	if line := embeddingLine(list); line != "" {
+		fmt.Fprintln(out, line)
+	}
 	return nil
+}
+
+// embeddingLine names the document base's embedding model, and says when
+// it is not loaded (an admin unloaded it, or the lockfile dropped it), as
+// indexing and search then fail; "" when the document base is off.
+func embeddingLine(list psList) string {
+	name := list.EmbeddingModel
+	if name == "" {
+		return ""
+	}
+	for _, m := range list.Data {
+		if m.Name == name {
+			return "Document base embedding model: " + name
+		}
+	}
+	return "Document base embedding model: " + name + " (NOT LOADED: indexing and search answer 503)"
 }
 
 // fetchModels reads GET /admin/models from the server at base.
@@ -116,8 +135,9 @@ func fetchModels(ctx context.Context, base, token string) (psList, error) {
 
 // psList is GET /admin/models' answer.
 type psList struct {
-	Data       []psModel              `json:"data"`
-	CPUKernels *server.CPUKernelsJSON `json:"cpu_kernels"`
+	Data           []psModel              `json:"data"`
+	CPUKernels     *server.CPUKernelsJSON `json:"cpu_kernels"`
+	EmbeddingModel string                 `json:"embedding_model"` // the document base's; "": off
 }
 
 // printModels writes one row per model; columns an engine cannot report

@@ -46,6 +46,22 @@ func TestPrintModels(t *testing.T) {
 	}
 }
 
+func TestEmbeddingLine(t *testing.T) {
+	loaded := []psModel{{Name: "chat"}, {Name: "embed"}}
+	for _, tt := range []struct {
+		list psList
+		want string
+	}{
+		{psList{Data: loaded}, ""},
+		{psList{Data: loaded, EmbeddingModel: "embed"}, "Document base embedding model: embed"},
+		{psList{Data: loaded[:1], EmbeddingModel: "embed"}, "Document base embedding model: embed (NOT LOADED: indexing and search answer 503)"},
+	} {
+		if got := embeddingLine(tt.list); got != tt.want {
+			t.Errorf("embeddingLine(%+v) = %q, want %q", tt.list, got, tt.want)
+		}
+	}
+}
+
 func TestAgo(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	for d, want := range map[time.Duration]string{

@@ -51,6 +51,7 @@ type serveOptions struct {
 	audit         auditOptions
 	metricsArg    string    // --metrics-role as given
 	metricsRole   auth.Role // parsed from metricsArg by validate
+	docs          docsOptions
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -74,6 +75,11 @@ it exists to show the whole path working.
 models/ folder) or a path to a .gguf file. Either way the file's SHA-256 and
 size must match its models.lock entry, or Warden refuses to load it.
 
+--embedding-model NAME turns on the document base (/v1/files,
+/v1/vector_stores): docbase.db in the data directory, whose chunks and
+queries the pinned model NAME embeds, loaded beside --model (or --model
+itself if NAME is its name). Without it those endpoints answer 501.
+
 Every API call needs a bearer token (a JWT) whose roles allow it; only
 /healthz is open. Without --auth-key, Warden trusts its own Ed25519 key,
 generated in the data directory on first use, and "warden token issue"
@@ -82,6 +88,7 @@ an address other machines can reach when authentication is off, and warns
 when such an address is served without TLS.`,
 		Example: `  warden serve
   warden serve --model ./models/tinyllama.gguf --ctx 4096 --parallel 4
+  warden serve --model qwen2.5-7b --embedding-model nomic-embed-text-v1.5
   curl -H "Authorization: Bearer $(warden token issue --sub me --role user)" http://127.0.0.1:8080/v1/models`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -113,6 +120,7 @@ when such an address is served without TLS.`,
 	f.StringVar(&o.metricsArg, "metrics-role", string(auth.RoleAdmin), "role a token needs for GET /metrics: admin, auditor, user, or none for no token")
 	o.auth.register(f)
 	o.audit.register(f)
+	o.docs.register(f)
 	return cmd
 }
 
@@ -145,6 +153,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.require, err = volume.ParseRequirements(o.requireArg); err != nil {
 		return fmt.Errorf("--models-require (models.require): %w", err)
+	}
+	if err := o.docs.validate(); err != nil {
+		return err
 	}
 	if err := o.audit.parse(); err != nil {
 		return err
@@ -190,6 +201,27 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	}
 	defer model.Close()
 	limitGoProcs(log, model)
+	models := []engine.Generator{model}
+	// The embedding model loads beside the chat model, through the same
+	// lockfile and fit checks; the same name shares the one instance.
+	embedModel, err := o.docs.loadModel(ctx, loader, model)
+	if err != nil {
+		return err
+	}
+	if embedModel != nil && embedModel != model {
+		defer embedModel.Close()
+		models = append(models, embedModel)
+	}
+	// Opened before serving and closed (deferred) only after srv.Close
+	// below: by then the HTTP server has drained and the models, which
+	// background indexing holds, are unloaded.
+	docs, err := o.docs.open(ctx, dir, embedModel, log)
+	if err != nil {
+		return err
+	}
+	if docs.DB != nil {
+		defer closeDocs(docs.DB, log)
+	}
 
 	// The hashes that stand in for unknown client values (a model name
 	// nobody serves) are keyed from the audit key: stable across restarts,
@@ -199,13 +231,18 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		return err
 	}
 
-	recordStart(ctx, auditLog, choice, o.auth.enabled, log)
+	var embedInfo *engine.ModelInfo
+	if embedModel != nil {
+		info := embedModel.Info()
+		embedInfo = &info
+	}
+	recordStart(ctx, auditLog, choice, embedInfo, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)
 
 	cfg := server.Config{
 		Audit:             auditLog,
 		AuditFailOpen:     o.audit.failOpen,
-		Models:            []engine.Generator{model},
+		Models:            models,
 		MaxBodyBytes:      o.maxBody,
 		Version:           version,
 		CPUKernels:        llamacpp.CPUKernels().CPUKernels,
@@ -216,6 +253,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Loader:            loader,
 		MetricsRole:       o.metricsRole,
 		RecordKey:         server.DeriveRecordKey(auditKey),
+		Docs:              docs,
 	}
 	revs, err := dir.OpenRevocations(ctx, o.audit.reasonRedactor())
 	if err != nil {
@@ -285,9 +323,13 @@ func settings(cmd *cobra.Command, cfg *config) map[string]map[string]string {
 }
 
 // recordStart writes the server's start into the audit log, with what an
-// auditor needs to know about it: an unpinned model, or auth turned off.
-func recordStart(ctx context.Context, l *audit.Log, choice *trust.Choice, authOn bool, log *slog.Logger) {
+// auditor needs to know about it: an unpinned model, auth turned off, and
+// the model that reads every uploaded document (embed; nil: none).
+func recordStart(ctx context.Context, l *audit.Log, choice *trust.Choice, embed *engine.ModelInfo, authOn bool, log *slog.Logger) {
 	detail := fmt.Sprintf("version=%s model=%s sha256=%s unpinned=%t auth=%t", version, choice.Name, choice.SHA256, choice.Unpinned, authOn)
+	if embed != nil {
+		detail += fmt.Sprintf(" embedding_model=%s embedding_sha256=%s", embed.Name, embed.SHA256)
+	}
 	err := l.Submit(ctx, audit.Record{Kind: audit.KindSystem, Action: "start", Model: choice.Name, ModelSHA256: choice.SHA256, Detail: detail})
 	if err != nil {
 		log.Error("AUDIT RECORD LOST", "action", "start", "err", err)

@@ -60,7 +60,7 @@ func fillCompartment(b *testing.B, d *DB, c Compartment, n int, r *rand.Rand) st
 	}
 	chunks := make([]ChunkInput, chunksPerFile)
 	for done := 0; done < n; done += chunksPerFile {
-		f, err := d.CreateFile(ctx, c, "bench.txt", PurposeAssistants, []byte("x"))
+		f, err := d.CreateFile(ctx, c, "bench.txt", PurposeAssistants, "text/plain", []byte("x"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -30,6 +30,10 @@ var (
 	ErrInvalid = errors.New("docbase: invalid request")
 	// ErrConflict: the file is already attached to the store.
 	ErrConflict = errors.New("docbase: conflict")
+	// ErrDimensions: Open was given other dimensions than the database
+	// was created with, i.e. another embedding model; the caller says
+	// what to do about it.
+	ErrDimensions = errors.New("docbase: embedding dimensions differ")
 )
 
 // Options configure a DB.
@@ -82,6 +86,7 @@ CREATE TABLE files (
 	compartment TEXT    NOT NULL,
 	filename    TEXT    NOT NULL,    -- opaque metadata, never a path
 	purpose     TEXT    NOT NULL,
+	media_type  TEXT    NOT NULL,    -- the format extraction found, e.g. application/pdf
 	bytes       INTEGER NOT NULL,
 	sha256      TEXT    NOT NULL,
 	created_at  INTEGER NOT NULL
@@ -202,7 +207,7 @@ func (d *DB) checkDimensions(ctx context.Context) error {
 		return fmt.Errorf("read settings: %w", err)
 	}
 	if dims != d.dims {
-		return fmt.Errorf("it holds %d-dimension embeddings, not %d: another embedding model needs another data directory", dims, d.dims)
+		return fmt.Errorf("%w: it holds %d-dimension embeddings, not %d", ErrDimensions, dims, d.dims)
 	}
 	return nil
 }

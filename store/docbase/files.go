@@ -14,6 +14,7 @@ type File struct {
 	ID        string
 	Filename  string // as uploaded: opaque metadata, never used as a path
 	Purpose   string
+	MediaType string // the document's format as extraction found it, e.g. text/html
 	Bytes     int64
 	SHA256    string // hex
 	CreatedAt int64  // Unix seconds
@@ -29,7 +30,9 @@ const (
 const maxFilenameBytes = 1024
 
 // CreateFile stores content in compartment c and returns its record.
-func (d *DB) CreateFile(ctx context.Context, c Compartment, filename, purpose string, content []byte) (File, error) {
+// mediaType is the format the caller found the content to have, which
+// reading it again later relies on.
+func (d *DB) CreateFile(ctx context.Context, c Compartment, filename, purpose, mediaType string, content []byte) (File, error) {
 	sc, err := c.scope()
 	if err != nil {
 		return File{}, err
@@ -45,11 +48,11 @@ func (d *DB) CreateFile(ctx context.Context, c Compartment, filename, purpose st
 		return File{}, err
 	}
 	sum := sha256.Sum256(content)
-	f := File{ID: id, Filename: filename, Purpose: purpose, Bytes: int64(len(content)),
+	f := File{ID: id, Filename: filename, Purpose: purpose, MediaType: mediaType, Bytes: int64(len(content)),
 		SHA256: hex.EncodeToString(sum[:]), CreatedAt: d.unix()}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO files (id, compartment, filename, purpose, bytes, sha256, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, f.ID, sc.key, f.Filename, f.Purpose, f.Bytes, f.SHA256, f.CreatedAt)
+		res, err := tx.ExecContext(ctx, `INSERT INTO files (id, compartment, filename, purpose, media_type, bytes, sha256, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, f.ID, sc.key, f.Filename, f.Purpose, f.MediaType, f.Bytes, f.SHA256, f.CreatedAt)
 		if err != nil {
 			return err
 		}
@@ -66,11 +69,11 @@ func (d *DB) CreateFile(ctx context.Context, c Compartment, filename, purpose st
 	return f, nil
 }
 
-const fileCols = `f.id, f.filename, f.purpose, f.bytes, f.sha256, f.created_at`
+const fileCols = `f.id, f.filename, f.purpose, f.media_type, f.bytes, f.sha256, f.created_at`
 
 func scanFile(s interface{ Scan(...any) error }) (File, error) {
 	var f File
-	err := s.Scan(&f.ID, &f.Filename, &f.Purpose, &f.Bytes, &f.SHA256, &f.CreatedAt)
+	err := s.Scan(&f.ID, &f.Filename, &f.Purpose, &f.MediaType, &f.Bytes, &f.SHA256, &f.CreatedAt)
 	return f, err
 }
 

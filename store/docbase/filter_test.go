@@ -179,7 +179,7 @@ func TestManyCandidateFiles(t *testing.T) {
 	// A nearer file in another store of the same compartment.
 	addDoc(t, d, teamA, other.ID, docSpec{name: "elsewhere", attrs: Attributes{"keep": true}, texts: texts(50, "kept %d"), vector: near})
 	// And a failed one in the searched store.
-	f, _ := d.CreateFile(context.Background(), teamA, "failed", PurposeAssistants, []byte("x"))
+	f, _ := d.CreateFile(context.Background(), teamA, "failed", PurposeAssistants, "text/plain", []byte("x"))
 	if _, err := d.AttachFile(context.Background(), teamA, s.ID, f.ID, nil, ChunkingStrategy{},
 		[]ChunkInput{{Text: "kept", Embedding: near(0)}, {Text: "bad", Embedding: []float32{1}}}); err == nil {
 		t.Fatal("attach with a bad embedding succeeded")

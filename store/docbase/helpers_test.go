@@ -59,7 +59,7 @@ type docSpec struct {
 func addDoc(t testing.TB, d *DB, c Compartment, storeID string, spec docSpec) File {
 	t.Helper()
 	ctx := context.Background()
-	f, err := d.CreateFile(ctx, c, spec.name, PurposeAssistants, []byte(strings.Join(spec.texts, "\n")))
+	f, err := d.CreateFile(ctx, c, spec.name, PurposeAssistants, "text/plain", []byte(strings.Join(spec.texts, "\n")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func TestOtherCompartmentIsNotFound(t *testing.T) {
 	fA := addDoc(t, d, teamA, sA.ID, docSpec{name: "a.txt", texts: texts(3, "alpha %d"),
 		vector: func(i int) []float32 { return axis(i, 0) }})
 	sB := newStore(t, d, teamB, "b")
-	fB, err := d.CreateFile(ctx, teamB, "b.txt", PurposeAssistants, []byte("beta"))
+	fB, err := d.CreateFile(ctx, teamB, "b.txt", PurposeAssistants, "text/plain", []byte("beta"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestIDsAreRandom(t *testing.T) {
 	storeID := regexp.MustCompile(`^vs_[0-9a-f]{32}$`)
 	prefixes := map[string]bool{}
 	for i := range 20 {
-		f, err := d.CreateFile(ctx, teamA, "f.txt", PurposeAssistants, []byte("x"))
+		f, err := d.CreateFile(ctx, teamA, "f.txt", PurposeAssistants, "text/plain", []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}

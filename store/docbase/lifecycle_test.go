@@ -78,7 +78,7 @@ func TestAttachFailingMidwayLeavesFailed(t *testing.T) {
 	ctx := context.Background()
 	d := openTest(t)
 	s := newStore(t, d, teamA, "s")
-	f, err := d.CreateFile(ctx, teamA, "f.txt", PurposeAssistants, []byte("x"))
+	f, err := d.CreateFile(ctx, teamA, "f.txt", PurposeAssistants, "text/plain", []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestInterruptedIndexingFailsAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := d.CreateStore(ctx, teamA, "s", nil)
-	f, _ := d.CreateFile(ctx, teamA, "f.txt", PurposeUserData, []byte("x"))
+	f, _ := d.CreateFile(ctx, teamA, "f.txt", PurposeUserData, "text/plain", []byte("x"))
 	if _, err := d.AddFile(ctx, teamA, s.ID, f.ID, nil, ChunkingStrategy{}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,13 +20,13 @@ func TestListPagination(t *testing.T) {
 	d := openTest(t)
 	var created []string // team A's files, oldest first
 	for i := range 7 {
-		f, err := d.CreateFile(ctx, teamA, "a.txt", PurposeAssistants, []byte{byte(i)})
+		f, err := d.CreateFile(ctx, teamA, "a.txt", PurposeAssistants, "text/plain", []byte{byte(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		created = append(created, f.ID)
 		if i%2 == 0 { // team B's files in between must not show
-			if _, err := d.CreateFile(ctx, teamB, "b.txt", PurposeAssistants, []byte{byte(i)}); err != nil {
+			if _, err := d.CreateFile(ctx, teamB, "b.txt", PurposeAssistants, "text/plain", []byte{byte(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -95,7 +95,7 @@ func TestStoreFileList(t *testing.T) {
 			vector: func(int) []float32 { return axis(i, 0) }})
 		ids = append(ids, f.ID)
 	}
-	f, _ := d.CreateFile(ctx, teamA, "pending", PurposeAssistants, []byte("x"))
+	f, _ := d.CreateFile(ctx, teamA, "pending", PurposeAssistants, "text/plain", []byte("x"))
 	if _, err := d.AddFile(ctx, teamA, s.ID, f.ID, nil, ChunkingStrategy{}); err != nil {
 		t.Fatal(err)
 	}

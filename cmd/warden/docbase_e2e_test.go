@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+)
+
+// docClients are the callers of the document-base tests, with real tokens
+// of the running server: two teams, and a second project of the first.
+type docClients struct {
+	alice, bob, amy, both openai.Client
+}
+
+func newDocClients(t *testing.T, w *instance) docClients {
+	t.Helper()
+	client := func(args ...string) openai.Client {
+		tok := issueToken(t, w.dataDir, append([]string{"--role", "user"}, args...)...)
+		return openai.NewClient(option.WithBaseURL(w.base+"/v1/"), option.WithAPIKey(tok), option.WithMaxRetries(0))
+	}
+	return docClients{
+		alice: client("--sub", "alice", "--team", "red", "--project", "x"),
+		bob:   client("--sub", "bob", "--team", "blue", "--project", "x"),
+		amy:   client("--sub", "amy", "--team", "red", "--project", "y"),
+		both:  client("--sub", "dave", "--team", "red", "--teams", "blue", "--project", "x"),
+	}
+}
+
+// docs are the test documents: a distinctive word in each, so that the
+// keyword half of the search finds them whatever the demo model's
+// (meaningless) embeddings rank.
+var docs = map[string]string{
+	"handbook.md": "# Travel\n\nExpenses above 500 euros need the approval of a *quartermaster* before booking.",
+	"menu.html":   "<html><head><script>alert('x')</script></head><body><p>The canteen serves <b>ratatouille</b> on Fridays.</p></body></html>",
+	"budget.csv":  "item,owner,amount\nservers,ops,12000\nzeppelin,marketing,99\n",
+}
+
+func upload(t *testing.T, c openai.Client, name string) *openai.FileObject {
+	t.Helper()
+	f, err := c.Files.New(context.Background(), openai.FileNewParams{
+		File: openai.File(strings.NewReader(docs[name]), name, ""), Purpose: openai.FilePurposeAssistants,
+	})
+	if err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+	return f
+}
+
+func is404(err error) bool {
+	var apiErr *openai.Error
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound
+}
+
+func TestDocumentBaseEndToEnd(t *testing.T) {
+	w := startWarden(t, "--lock", repoLock, "--embedding-model", demoName)
+	c := newDocClients(t, w)
+	ctx := context.Background()
+
+	store, err := c.alice.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String("red handbook")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One file through the SDK's upload-and-poll, two through a batch.
+	sf, err := c.alice.VectorStores.Files.UploadAndPoll(ctx, store.ID, openai.FileNewParams{
+		File: openai.File(strings.NewReader(docs["handbook.md"]), "handbook.md", "text/markdown"), Purpose: openai.FilePurposeAssistants,
+	}, 50)
+	if err != nil || sf.Status != openai.VectorStoreFileStatusCompleted {
+		t.Fatalf("upload and poll: %+v, %v", sf, err)
+	}
+	batch, err := c.alice.VectorStores.FileBatches.UploadAndPoll(ctx, store.ID, []openai.FileNewParams{
+		{File: openai.File(strings.NewReader(docs["menu.html"]), "menu.html", "text/html"), Purpose: openai.FilePurposeAssistants},
+		{File: openai.File(strings.NewReader(docs["budget.csv"]), "budget.csv", "text/csv"), Purpose: openai.FilePurposeAssistants},
+	}, nil, 50)
+	if err != nil || batch.Status != openai.VectorStoreFileBatchStatusCompleted || batch.FileCounts.Completed != 2 {
+		t.Fatalf("batch: %+v, %v", batch, err)
+	}
+
+	for query, want := range map[string]string{"quartermaster approval": "handbook.md", "ratatouille": "menu.html", "zeppelin": "budget.csv"} {
+		page, err := c.alice.VectorStores.Search(ctx, store.ID, openai.VectorStoreSearchParams{
+			Query: openai.VectorStoreSearchParamsQueryUnion{OfString: openai.String(query)}, MaxNumResults: openai.Int(3),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Data) == 0 || page.Data[0].Filename != want {
+			t.Fatalf("search %q: %+v, want %s first", query, page.Data, want)
+		}
+		if strings.Contains(page.Data[0].Content[0].Text, "alert(") {
+			t.Fatalf("the HTML's script was indexed: %q", page.Data[0].Content[0].Text)
+		}
+	}
+
+	// Other compartments see nothing of it, and are told so exactly as
+	// for a missing id: another team, and another project of the same team.
+	for name, other := range map[string]openai.Client{"bob (blue)": c.bob, "amy (red, project y)": c.amy} {
+		if _, err := other.VectorStores.Get(ctx, store.ID); !is404(err) {
+			t.Errorf("%s gets alice's store: %v", name, err)
+		}
+		if _, err := other.VectorStores.Search(ctx, store.ID, openai.VectorStoreSearchParams{
+			Query: openai.VectorStoreSearchParamsQueryUnion{OfString: openai.String("quartermaster")}}); !is404(err) {
+			t.Errorf("%s searches alice's store: %v", name, err)
+		}
+		if _, err := other.Files.Get(ctx, sf.ID); !is404(err) {
+			t.Errorf("%s gets alice's file: %v", name, err)
+		}
+		list, err := other.VectorStores.List(ctx, openai.VectorStoreListParams{})
+		if err != nil || len(list.Data) != 0 {
+			t.Errorf("%s lists stores: %+v, %v", name, list, err)
+		}
+	}
+	// Nor can another team attach alice's file to a store of its own.
+	bobStore, err := c.bob.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String("blue")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.bob.VectorStores.Files.New(ctx, bobStore.ID, openai.VectorStoreFileNewParams{FileID: sf.ID}); !is404(err) {
+		t.Errorf("bob attaches alice's file: %v", err)
+	}
+	bobFile := upload(t, c.bob, "budget.csv")
+	if _, err := c.alice.VectorStores.Files.New(ctx, store.ID, openai.VectorStoreFileNewParams{FileID: bobFile.ID}); !is404(err) {
+		t.Errorf("alice attaches bob's file: %v", err)
+	}
+	// A member of both teams reaches red's store in red (its default), and
+	// not from blue.
+	if _, err := c.both.VectorStores.Get(ctx, store.ID); err != nil {
+		t.Errorf("dave in red: %v", err)
+	}
+	if _, err := c.both.VectorStores.Get(ctx, store.ID, option.WithHeader("Warden-Team", "blue")); !is404(err) {
+		t.Errorf("dave in blue gets red's store: %v", err)
+	}
+
+	// Deleting the file removes it from search at once.
+	if _, err := c.alice.Files.Delete(ctx, sf.ID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.alice.VectorStores.Search(ctx, store.ID, openai.VectorStoreSearchParams{
+		Query: openai.VectorStoreSearchParamsQueryUnion{OfString: openai.String("quartermaster")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range page.Data {
+		if r.FileID == sf.ID {
+			t.Fatalf("deleted file still found: %+v", r)
+		}
+	}
+
+	// The audit log has each operation, with ids and never the documents.
+	recs := exportRecords(t, w.dataDir)
+	for _, action := range []string{"file.upload", "vector_store.create", "vector_store.file.attach",
+		"vector_store.file_batch.attach", "vector_store.search", "file.delete"} {
+		if count(recs, "action", action) == 0 {
+			t.Errorf("no %s record", action)
+		}
+	}
+	for _, r := range recs {
+		for _, v := range r {
+			if s, ok := v.(string); ok && (strings.Contains(s, "canteen serves") || strings.Contains(s, "Expenses above")) {
+				t.Fatalf("a record holds document text: %v", r)
+			}
+		}
+	}
+}
