@@ -420,7 +420,7 @@ func (s *Server) groundResponse(c echo.Context, rs *responseState) error {
 	if err != nil {
 		return docError(err, "vector store", "")
 	}
-	x.detail = "stores=" + s.auditStoreList(ids, nil) + " chunks=" + auditChunkList(results)
+	x.detail = searchDetail(ids, results) // as a vector store search's: the ids are all verified now
 	rs.results = results
 	p.req.Messages = promptMessages(rs.body.Instructions, p.req.Messages, groundingMessages(results))
 	return nil
@@ -443,9 +443,10 @@ func (s *Server) missingResponseStores(c echo.Context, comp docbase.Compartment,
 	return missing
 }
 
-// auditStoreList is the audit detail's list of store ids. An id that names no
-// store of the caller's is client text the server cannot vouch for, so
-// the record holds its keyed tag instead (see unknownValue).
+// auditStoreList is the audit detail's list of store ids after a failed
+// search. An id that names no store of the caller's is client text the
+// server cannot vouch for, so the record holds its keyed tag instead (see
+// unknownValue).
 func (s *Server) auditStoreList(ids []string, missing map[string]bool) string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
@@ -455,13 +456,4 @@ func (s *Server) auditStoreList(ids []string, missing map[string]bool) string {
 		}
 	}
 	return strings.Join(out, ",")
-}
-
-// auditChunkList is the audit detail's list of chunk ids and scores.
-func auditChunkList(results []docbase.SearchResult) string {
-	parts := make([]string, len(results))
-	for i, r := range results {
-		parts[i] = fmt.Sprintf("%s:%.3f", r.ChunkID, r.Score)
-	}
-	return strings.Join(parts, ",")
 }
