@@ -426,19 +426,18 @@ func (s *Server) groundResponse(c echo.Context, rs *responseState) error {
 	return nil
 }
 
-// missingResponseStores finds which of ids the compartment does not hold: a
-// search says only that one is missing. Without the answer (the lookup
-// failing too) every id counts as missing.
+// missingResponseStores finds which of ids the compartment does not
+// hold, as a search says only that one is. An id it cannot look up
+// counts as missing.
 func (s *Server) missingResponseStores(c echo.Context, comp docbase.Compartment, ids []string) map[string]bool {
-	missing := map[string]bool{}
-	db, err := s.docs()
+	missing := make(map[string]bool, len(ids))
+	db, dbErr := s.docs()
 	for _, id := range ids {
-		if err == nil {
-			_, err2 := db.GetStore(c.Request().Context(), comp, id)
-			missing[id] = err2 != nil
-			continue
-		}
 		missing[id] = true
+		if dbErr == nil {
+			_, err := db.GetStore(c.Request().Context(), comp, id)
+			missing[id] = err != nil
+		}
 	}
 	return missing
 }
