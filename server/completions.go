@@ -348,6 +348,11 @@ func (s *eventStream) send(v any) error {
 }
 
 func (s *eventStream) write(data []byte) error {
+	return s.writeFrame(fmt.Appendf(nil, "data: %s\n\n", data))
+}
+
+// writeFrame writes one whole event, headers first if none went out yet.
+func (s *eventStream) writeFrame(frame []byte) error {
 	w := s.c.Response()
 	if !s.started {
 		h := w.Header()
@@ -357,7 +362,7 @@ func (s *eventStream) write(data []byte) error {
 		w.WriteHeader(http.StatusOK)
 		s.started = true
 	}
-	if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+	if _, err := w.Write(frame); err != nil {
 		return err
 	}
 	w.Flush()

@@ -143,6 +143,7 @@ func New(cfg Config) (*Server, error) {
 	v1.POST("/completions", s.completions)
 	v1.POST("/embeddings", s.embeddings)
 	s.docRoutes(v1)
+	v1.POST("/responses", s.responses)
 
 	admin := e.Group("/admin", s.authenticate)
 	admin.GET("/config", s.adminConfig, require(auth.RoleAdmin))
