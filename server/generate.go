@@ -14,7 +14,9 @@ import (
 // caller's token budget when it ends.
 func (s *Server) generate(c echo.Context, m engine.Generator, req engine.Request, emit func(string) error) (engine.Result, error) {
 	x := exchangeOf(c)
-	x.prompt = promptText(req)
+	if x.prompt == "" { // a handler may have set what the caller sent, as responses does
+		x.prompt = promptText(req)
+	}
 	res, err := m.Generate(c.Request().Context(), req, func(piece string) error {
 		if x.firstToken.IsZero() {
 			x.firstToken = time.Now()

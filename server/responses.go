@@ -422,6 +422,10 @@ func (s *Server) groundResponse(c echo.Context, rs *responseState) error {
 	}
 	x.detail = searchDetail(ids, results) // as a vector store search's: the ids are all verified now
 	rs.results = results
+	// The record keeps what the caller sent, not the retrieved text: the
+	// audit log names chunks by id and must not become a second copy of
+	// the documents, which auditors may not read.
+	x.prompt = promptText(engine.Request{Messages: promptMessages(rs.body.Instructions, p.req.Messages, nil)})
 	p.req.Messages = promptMessages(rs.body.Instructions, p.req.Messages, groundingMessages(results))
 	return nil
 }

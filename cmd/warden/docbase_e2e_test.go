@@ -9,6 +9,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 )
 
 // docClients are the callers of the document-base tests, with real tokens
@@ -40,10 +41,10 @@ var docs = map[string]string{
 	"budget.csv":  "item,owner,amount\nservers,ops,12000\nzeppelin,marketing,99\n",
 }
 
-func upload(t *testing.T, c openai.Client, name string) *openai.FileObject {
+func upload(t *testing.T, c openai.Client, name, contentType string) *openai.FileObject {
 	t.Helper()
 	f, err := c.Files.New(context.Background(), openai.FileNewParams{
-		File: openai.File(strings.NewReader(docs[name]), name, ""), Purpose: openai.FilePurposeAssistants,
+		File: openai.File(strings.NewReader(docs[name]), name, contentType), Purpose: openai.FilePurposeAssistants,
 	})
 	if err != nil {
 		t.Fatalf("upload %s: %v", name, err)
@@ -121,7 +122,7 @@ func TestDocumentBaseEndToEnd(t *testing.T) {
 	if _, err := c.bob.VectorStores.Files.New(ctx, bobStore.ID, openai.VectorStoreFileNewParams{FileID: sf.ID}); !is404(err) {
 		t.Errorf("bob attaches alice's file: %v", err)
 	}
-	bobFile := upload(t, c.bob, "budget.csv")
+	bobFile := upload(t, c.bob, "budget.csv", "text/csv")
 	if _, err := c.alice.VectorStores.Files.New(ctx, store.ID, openai.VectorStoreFileNewParams{FileID: bobFile.ID}); !is404(err) {
 		t.Errorf("alice attaches bob's file: %v", err)
 	}
@@ -133,6 +134,8 @@ func TestDocumentBaseEndToEnd(t *testing.T) {
 	if _, err := c.both.VectorStores.Get(ctx, store.ID, option.WithHeader("Warden-Team", "blue")); !is404(err) {
 		t.Errorf("dave in blue gets red's store: %v", err)
 	}
+
+	checkFileSearch(t, c, store.ID)
 
 	// Deleting the file removes it from search at once.
 	if _, err := c.alice.Files.Delete(ctx, sf.ID); err != nil {
@@ -150,9 +153,13 @@ func TestDocumentBaseEndToEnd(t *testing.T) {
 	}
 
 	// The audit log has each operation, with ids and never the documents.
+	// (Stopping the server first flushes its writer.)
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
 	recs := exportRecords(t, w.dataDir)
 	for _, action := range []string{"file.upload", "vector_store.create", "vector_store.file.attach",
-		"vector_store.file_batch.attach", "vector_store.search", "file.delete"} {
+		"vector_store.file_batch.attach", "vector_store.search", "responses.file_search", "file.delete"} {
 		if count(recs, "action", action) == 0 {
 			t.Errorf("no %s record", action)
 		}
@@ -163,5 +170,64 @@ func TestDocumentBaseEndToEnd(t *testing.T) {
 				t.Fatalf("a record holds document text: %v", r)
 			}
 		}
+	}
+}
+
+// checkFileSearch runs /v1/responses with file_search over alice's store,
+// streaming and not, through the SDK: the demo model's text is noise, so
+// what is checked is what was retrieved and cited, and that another team
+// cannot name the store.
+func checkFileSearch(t *testing.T, c docClients, storeID string) {
+	t.Helper()
+	ctx := context.Background()
+	params := responses.ResponseNewParams{
+		Model:           demoName,
+		Input:           responses.ResponseNewParamsInputUnion{OfString: openai.String("Who approves travel above 500 euros? quartermaster")},
+		Tools:           []responses.ToolUnionParam{{OfFileSearch: &responses.FileSearchToolParam{VectorStoreIDs: []string{storeID}, MaxNumResults: openai.Int(2)}}},
+		Include:         []responses.ResponseIncludable{responses.ResponseIncludableFileSearchCallResults},
+		MaxOutputTokens: openai.Int(16),
+	}
+	resp, err := c.alice.Responses.New(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Output) != 2 {
+		t.Fatalf("output: %s", resp.RawJSON())
+	}
+	call := resp.Output[0].AsFileSearchCall()
+	if len(call.Results) == 0 || call.Results[0].Filename != "handbook.md" || !strings.Contains(call.Results[0].Text, "quartermaster") {
+		t.Fatalf("file_search_call: %s", resp.Output[0].RawJSON())
+	}
+	cited := map[string]bool{}
+	for _, a := range resp.Output[1].AsMessage().Content[0].AsOutputText().Annotations {
+		cited[a.AsFileCitation().Filename] = true
+	}
+	if !cited["handbook.md"] {
+		t.Fatalf("handbook.md not cited: %s", resp.Output[1].RawJSON())
+	}
+
+	stream := c.alice.Responses.NewStreaming(ctx, params)
+	var types []string
+	var final responses.Response
+	for stream.Next() {
+		ev := stream.Current()
+		types = append(types, ev.Type)
+		if e, ok := ev.AsAny().(responses.ResponseCompletedEvent); ok {
+			final = e.Response
+		}
+		if e, ok := ev.AsAny().(responses.ResponseIncompleteEvent); ok {
+			final = e.Response
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(types) < 8 || types[0] != "response.created" || final.ID == "" ||
+		final.Output[0].AsFileSearchCall().Results[0].Filename != "handbook.md" {
+		t.Fatalf("stream events %q, final %s", types, final.RawJSON())
+	}
+
+	if _, err := c.bob.Responses.New(ctx, params); !is404(err) {
+		t.Fatalf("bob's file_search over alice's store: %v", err)
 	}
 }
