@@ -84,6 +84,17 @@ func (s *Server) docs() (*docbase.DB, error) {
 	return s.cfg.Docs.DB, nil
 }
 
+// docScope is what every document endpoint starts from: the document
+// base, and the request's compartment in it.
+func (s *Server) docScope(c echo.Context) (*docbase.DB, docbase.Compartment, error) {
+	db, err := s.docs()
+	if err != nil {
+		return nil, docbase.Compartment{}, err
+	}
+	comp, err := compartment(c)
+	return db, comp, err
+}
+
 // embedBatch is how many chunks one Embed call takes: large enough to
 // amortise the call, small enough that other requests interleave.
 const embedBatch = 64

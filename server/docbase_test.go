@@ -45,17 +45,23 @@ func (f *fakeEmbedder) Embed(_ context.Context, in []engine.EmbedInput) ([]engin
 	return out, nil
 }
 
+// bagOfWords hashes text's lower-cased words into dims buckets and
+// normalises: texts sharing words are near, and a text always embeds alike.
 func bagOfWords(text string, dims int) []float32 {
 	v := make([]float32, dims)
-	v[0] = 1e-3 // never the zero vector
-	for _, w := range strings.Fields(strings.ToLower(text)) {
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	}) {
 		h := fnv.New32a()
-		h.Write([]byte(strings.Trim(w, ".,;:!?")))
+		h.Write([]byte(w))
 		v[h.Sum32()%uint32(dims)]++
 	}
 	var n float64
 	for _, x := range v {
 		n += float64(x * x)
+	}
+	if n == 0 { // never the zero vector
+		v[0], n = 1, 1
 	}
 	for i := range v {
 		v[i] /= float32(math.Sqrt(n))

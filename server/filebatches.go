@@ -75,11 +75,7 @@ type fileBatchRequest struct {
 // createFileBatch serves POST /v1/vector_stores/{id}/file_batches: every
 // file is checked to be the caller's before any is attached.
 func (s *Server) createFileBatch(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -120,10 +116,7 @@ func (s *Server) createFileBatch(c echo.Context) error {
 
 // getFileBatch serves GET /v1/vector_stores/{id}/file_batches/{batch_id}.
 func (s *Server) getFileBatch(c echo.Context) error {
-	if _, err := s.docs(); err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	_, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}

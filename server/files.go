@@ -49,11 +49,7 @@ const uploadSlack = 64 << 10
 // unsupported or malformed document is a 400 now rather than a failed
 // indexing later.
 func (s *Server) createFile(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -212,11 +208,7 @@ func extractError(err error) error {
 
 // listFiles serves GET /v1/files.
 func (s *Server) listFiles(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -233,11 +225,7 @@ func (s *Server) listFiles(c echo.Context) error {
 
 // getFile serves GET /v1/files/{id}.
 func (s *Server) getFile(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -252,11 +240,7 @@ func (s *Server) getFile(c echo.Context) error {
 // fileContent serves GET /v1/files/{id}/content: the bytes as uploaded,
 // never rendered (a stored HTML file must not run in a browser).
 func (s *Server) fileContent(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -275,11 +259,7 @@ func (s *Server) fileContent(c echo.Context) error {
 // deleteFile serves DELETE /v1/files/{id}: the file, and its chunks in
 // every store it was attached to.
 func (s *Server) deleteFile(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}

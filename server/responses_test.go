@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -28,61 +26,6 @@ import (
 
 // responsesDims is the test document base's dimensions.
 const responsesDims = 8
-
-// bagOfWordsModel is the document base's embedding model in these tests: a
-// text's words, lower-cased, hashed into responsesDims buckets and normalised,
-// so texts sharing words are near and the same text always embeds alike.
-type bagOfWordsModel struct{}
-
-func (bagOfWordsModel) Info() engine.ModelInfo {
-	return engine.ModelInfo{Name: "fake-embed", Context: 512}
-}
-
-func (bagOfWordsModel) Generate(context.Context, engine.Request, func(string) error) (engine.Result, error) {
-	return engine.Result{}, errors.New("fake-embed does not generate")
-}
-
-func (bagOfWordsModel) CountTokens(text string) (int, error) { return len(strings.Fields(text)), nil }
-
-func (bagOfWordsModel) Embed(_ context.Context, inputs []engine.EmbedInput) ([]engine.Embedding, error) {
-	out := make([]engine.Embedding, len(inputs))
-	for i, in := range inputs {
-		out[i] = engine.Embedding{Vector: hashedWords(in.Text), Tokens: len(strings.Fields(in.Text))}
-	}
-	return out, nil
-}
-
-func hashedWords(text string) []float32 {
-	v := make([]float32, responsesDims)
-	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
-	}) {
-		h := fnv.New32a()
-		h.Write([]byte(w))
-		v[h.Sum32()%responsesDims]++
-	}
-	var norm float64
-	for _, x := range v {
-		norm += float64(x * x)
-	}
-	if norm == 0 {
-		v[0], norm = 1, 1
-	}
-	for i := range v {
-		v[i] /= float32(math.Sqrt(norm))
-	}
-	return v
-}
-
-// fixedTokens is an authenticator that knows a few fixed tokens.
-type fixedTokens map[string]auth.Identity
-
-func (m fixedTokens) Verify(_ context.Context, token string) (auth.Identity, error) {
-	if id, ok := m[token]; ok {
-		return id, nil
-	}
-	return auth.Identity{}, &auth.TokenError{Reason: auth.ReasonMalformed, Err: errors.New("unknown test token")}
-}
 
 // Callers of the document tests: alice works in her personal
 // compartment, bob in team blue's.
@@ -113,13 +56,13 @@ func newResponsesFixture(t *testing.T, more ...engine.Generator) *responsesFixtu
 	t.Cleanup(func() { db.Close() })
 	fm := &fakeModel{pieces: citingPieces, context: 1 << 16, got: make(chan engine.Request, 1)}
 	log := &memAudit{}
-	users := fixedTokens{
+	users := tokenTable{
 		"alice": {Subject: "alice", Roles: []auth.Role{auth.RoleUser}},
 		"bob":   {Subject: "bob", Roles: []auth.Role{auth.RoleUser}, Team: "blue", Teams: []string{"blue"}},
 	}
 	s, err := New(Config{
-		Models: append([]engine.Generator{fm, bagOfWordsModel{}}, more...), Version: "test", Auth: users, Audit: log,
-		Docs: Docs{DB: db, EmbeddingModel: "fake-embed"},
+		Models: append([]engine.Generator{fm, &fakeEmbedder{dims: responsesDims}}, more...), Version: "test", Auth: users, Audit: log,
+		Docs: Docs{DB: db, EmbeddingModel: "embed"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +97,7 @@ func (f *responsesFixture) store(t *testing.T, comp docbase.Compartment, files m
 		if _, err := f.db.AddFile(ctx, comp, st.ID, file.ID, attrs, docbase.ChunkingStrategy{}); err != nil {
 			t.Fatal(err)
 		}
-		chunk := docbase.ChunkInput{Text: text, Tokens: len(strings.Fields(text)), Embedding: hashedWords(text)}
+		chunk := docbase.ChunkInput{Text: text, Tokens: len(strings.Fields(text)), Embedding: bagOfWords(text, responsesDims)}
 		if _, err := f.db.IndexFile(ctx, comp, st.ID, file.ID, []docbase.ChunkInput{chunk}); err != nil {
 			t.Fatal(err)
 		}

@@ -79,10 +79,7 @@ func attachError(err error, storeID, fileID string) error {
 
 // createStoreFile serves POST /v1/vector_stores/{id}/files.
 func (s *Server) createStoreFile(c echo.Context) error {
-	if _, err := s.docs(); err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	_, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -110,11 +107,7 @@ func (s *Server) createStoreFile(c echo.Context) error {
 
 // listStoreFiles serves GET /v1/vector_stores/{id}/files.
 func (s *Server) listStoreFiles(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -132,11 +125,7 @@ func (s *Server) listStoreFiles(c echo.Context) error {
 
 // getStoreFile serves GET /v1/vector_stores/{id}/files/{file_id}.
 func (s *Server) getStoreFile(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -151,11 +140,7 @@ func (s *Server) getStoreFile(c echo.Context) error {
 // deleteStoreFile serves DELETE /v1/vector_stores/{id}/files/{file_id}:
 // the file leaves the store with its chunks; the file itself stays.
 func (s *Server) deleteStoreFile(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}

@@ -103,11 +103,7 @@ const maxFilesPerCall = 500
 // are attached as by POST /v1/vector_stores/{id}/files; a file id that
 // is not the caller's is a 404 before anything is created.
 func (s *Server) createStore(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -151,11 +147,7 @@ func (s *Server) createStore(c echo.Context) error {
 
 // listStores serves GET /v1/vector_stores.
 func (s *Server) listStores(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -172,11 +164,7 @@ func (s *Server) listStores(c echo.Context) error {
 
 // getStore serves GET /v1/vector_stores/{id}.
 func (s *Server) getStore(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -196,11 +184,7 @@ type updateStoreRequest struct {
 
 // updateStore serves POST /v1/vector_stores/{id}.
 func (s *Server) updateStore(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
@@ -223,11 +207,7 @@ func (s *Server) updateStore(c echo.Context) error {
 // deleteStore serves DELETE /v1/vector_stores/{id}: the store and its
 // chunks; its files stay, as with OpenAI.
 func (s *Server) deleteStore(c echo.Context) error {
-	db, err := s.docs()
-	if err != nil {
-		return err
-	}
-	comp, err := compartment(c)
+	db, comp, err := s.docScope(c)
 	if err != nil {
 		return err
 	}
