@@ -588,3 +588,31 @@ func TestUnreadableUploadsAre400(t *testing.T) {
 		t.Fatalf("a refused upload was stored: %s", body)
 	}
 }
+
+// A filter naming another team's attributes finds nothing of that team:
+// the filter narrows the caller's own compartment, never widens it.
+func TestFiltersCannotReachAnotherCompartment(t *testing.T) {
+	f := newDocServer(t, 0)
+	bobFile := f.upload(t, "bob", "plan.txt", "merger plan codename heron")
+	bobStore := f.storeWith(t, "bob")
+	if code, body := f.do(t, "bob", "POST", "/v1/vector_stores/"+bobStore+"/files",
+		map[string]any{"file_id": bobFile, "attributes": map[string]any{"deal": "heron"}}); code != http.StatusOK {
+		t.Fatalf("attach: %d %s", code, body)
+	}
+	f.waitIndexed(t, "bob", bobStore, 1)
+	aliceFile := f.upload(t, "alice", "notes.txt", "merger rumours")
+	aliceStore := f.storeWith(t, "alice", aliceFile)
+
+	filter := json.RawMessage(`{"type":"or","filters":[{"type":"eq","key":"deal","value":"heron"},{"type":"ne","key":"deal","value":"x"}]}`)
+	for _, query := range []string{"merger plan codename heron", "heron"} {
+		p := f.search(t, "alice", aliceStore, map[string]any{"query": query, "filters": filter})
+		for _, r := range p.Data {
+			if r.FileID != aliceFile {
+				t.Fatalf("alice's filtered search %q returned %+v", query, r)
+			}
+		}
+	}
+	if p := f.search(t, "bob", bobStore, map[string]any{"query": "heron", "filters": filter}); len(p.Data) != 1 || p.Data[0].FileID != bobFile {
+		t.Fatalf("bob's own filtered search: %+v", p)
+	}
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -229,5 +231,59 @@ func checkFileSearch(t *testing.T, c docClients, storeID string) {
 
 	if _, err := c.bob.Responses.New(ctx, params); !is404(err) {
 		t.Fatalf("bob's file_search over alice's store: %v", err)
+	}
+}
+
+// A server killed while it indexes leaves no file half indexed: after the
+// restart the file is failed (and holds no chunks) or, had indexing
+// finished first, completed and searchable; never in_progress forever.
+func TestIndexingSurvivesKill9(t *testing.T) {
+	w := startWarden(t, "--lock", repoLock, "--embedding-model", demoName)
+	c := newDocClients(t, w)
+	ctx := context.Background()
+	var text strings.Builder
+	for i := 0; text.Len() < 2<<20; i++ {
+		fmt.Fprintf(&text, "paragraph %d mentions the word pelican and nothing else of note.\n", i)
+	}
+	f, err := c.alice.Files.New(ctx, openai.FileNewParams{
+		File: openai.File(strings.NewReader(text.String()), "long.txt", "text/plain"), Purpose: openai.FilePurposeAssistants,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := c.alice.VectorStores.New(ctx, openai.VectorStoreNewParams{FileIDs: []string{f.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(w.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.stop()
+
+	again := startWarden(t, "--lock", repoLock, "--embedding-model", demoName, "--data-dir", w.dataDir)
+	again.dataDir = w.dataDir // the tokens must be signed with the first run's key
+	c = newDocClients(t, again)
+	sf, err := c.alice.VectorStores.Files.Get(ctx, store.ID, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.alice.VectorStores.Search(ctx, store.ID, openai.VectorStoreSearchParams{
+		Query: openai.VectorStoreSearchParamsQueryUnion{OfString: openai.String("pelican")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch sf.Status {
+	case openai.VectorStoreFileStatusFailed:
+		if len(page.Data) != 0 || !strings.Contains(sf.LastError.Message, "interrupted") {
+			t.Fatalf("failed file: last_error %+v, %d chunks found", sf.LastError, len(page.Data))
+		}
+		t.Logf("killed while indexing: the file is failed (%s)", sf.LastError.Message)
+	case openai.VectorStoreFileStatusCompleted:
+		if len(page.Data) == 0 {
+			t.Fatal("completed file has no chunks")
+		}
+		t.Log("indexing had finished before the kill")
+	default:
+		t.Fatalf("after a restart the file is %s", sf.Status)
 	}
 }
