@@ -41,14 +41,16 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 	}
 	g := newGuardedReader(ctx, data)
 	r, err := openPDF(g, data)
-	if err != nil {
-		return "", err
+	if err != nil || g.err != nil {
+		return "", guardErr(g, err)
 	}
 	if err := checkObjectStreams(r); err != nil {
 		return "", err
 	}
 	pages, err := pageList(r, lim)
-	if err != nil {
+	if err != nil || g.err != nil {
+		// The library recovers some panics itself, so the guard's may
+		// have been swallowed on the way: g.err is checked, not only err.
 		return "", guardErr(g, err)
 	}
 	out := newSink(lim)
@@ -58,7 +60,7 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 			return "", fmt.Errorf("pdf page %d: %w", i+1, err)
 		}
 		text, err := pageText(ctx, p, out.max-int64(out.Len()), lim)
-		if err != nil {
+		if err != nil || g.err != nil {
 			if err = guardErr(g, err); errors.Is(err, ErrTooLarge) || g.err != nil || ctx.Err() != nil {
 				return "", fmt.Errorf("pdf page %d: %w", i+1, err)
 			}
