@@ -221,7 +221,7 @@ func pageText(ctx context.Context, p pdf.Page, max int64, lim Limits) (text stri
 			e, ok := fonts[name]
 			if !ok {
 				f := p.Font(name)
-				if f.V.IsNull() {
+				if f.V.IsNull() || !checkCMap(f.V.Key("ToUnicode")) {
 					e = noEncoding{}
 				} else {
 					e = f.Encoder()
