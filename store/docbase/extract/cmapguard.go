@@ -6,6 +6,23 @@ import (
 	"github.com/ledongthuc/pdf"
 )
 
+// maxDifferences bounds a simple font's /Differences array: it names at
+// most 256 codes, with a few starting numbers between them.
+const maxDifferences = 1024
+
+// checkFont says whether the library may decode text with the font's
+// encoding. Besides its CMap (checkCMap), the library scans the whole
+// /Differences array for every byte of text it decodes: a long array makes
+// that quadratic, in a loop that reads nothing.
+func checkFont(font pdf.Value) bool {
+	if enc := font.Key("Encoding"); enc.Kind() == pdf.Dict {
+		if d := enc.Key("Differences"); d.Kind() == pdf.Array && d.Len() > maxDifferences {
+			return false
+		}
+	}
+	return checkCMap(font.Key("ToUnicode"))
+}
+
 // maxCMapBytes bounds the ToUnicode CMap of a font that checkCMap reads;
 // real ones, CJK fonts' included, are well under it.
 const maxCMapBytes = 2 << 20

@@ -221,7 +221,7 @@ func pageText(ctx context.Context, p pdf.Page, max int64, lim Limits) (text stri
 			e, ok := fonts[name]
 			if !ok {
 				f := p.Font(name)
-				if f.V.IsNull() || !checkCMap(f.V.Key("ToUnicode")) {
+				if f.V.IsNull() || !checkFont(f.V) {
 					e = noEncoding{}
 				} else {
 					e = f.Encoder()

@@ -123,29 +123,37 @@ func TestPDFHostileStructure(t *testing.T) {
 }
 
 func TestPDFCMapCountBound(t *testing.T) {
-	pdfWithCMap := func(cmap string) []byte {
+	pdfWithCMap := func(cmap, encoding string) []byte {
+		enc := ""
+		if encoding != "" {
+			enc = "/Encoding " + encoding
+		}
 		return writePDF([]string{
 			"<< /Type /Catalog /Pages 2 0 R >>",
 			"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
 			"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 4 0 R >> >> /Contents 6 0 R >>",
-			"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 5 0 R >>",
+			"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 5 0 R " + enc + " >>",
 			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(cmap), cmap),
 			"<< /Length 23 >>\nstream\nBT /F1 12 Tf (AB) Tj ET\nendstream",
 		})
 	}
 	const space = "1 begincodespacerange <00> <FF> endcodespacerange\n"
-	cases := []struct{ name, cmap, want string }{
+	cases := []struct{ name, cmap, encoding, want string }{
 		// A sane CMap is used: A and B map to X and Y.
-		{"used", space + "2 beginbfchar <41> <0058> <42> <0059> endbfchar", "XY"},
+		{"used", space + "2 beginbfchar <41> <0058> <42> <0059> endbfchar", "", "XY"},
 		// Codes are hex strings, not counts, and strings hold no counts.
-		{"hex and strings skipped", space + "% 99999999 beginbfchar\n(99999999) pop 1 beginbfchar <41> <99999999> endbfchar", "\u9999\u9999\uFFFD"}, // B is not in it
+		{"hex and strings skipped", space + "% 99999999 beginbfchar\n(99999999) pop 1 beginbfchar <41> <99999999> endbfchar", "", "\u9999\u9999\uFFFD"}, // B is not in it
 		// The library would append 20 million entries here, reading
 		// nothing; the CMap is refused and the bytes shown as they are.
-		{"count beyond its size", space + "20000000 beginbfrange endbfrange", "AB"},
+		{"count beyond its size", space + "20000000 beginbfrange endbfrange", "", "AB"},
+		// Without a CMap, /Differences decodes: 65 (A) is named "eacute".
+		{"differences used", "", "<< /Differences [65 /eacute] >>", "éB"},
+		// One the library would scan for every byte is refused.
+		{"differences too long", "", "<< /Differences [65 " + strings.Repeat("/eacute ", maxDifferences) + "] >>", "AB"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			doc, err := Text(context.Background(), "a.pdf", "", pdfWithCMap(tc.cmap), Limits{})
+			doc, err := Text(context.Background(), "a.pdf", "", pdfWithCMap(tc.cmap, tc.encoding), Limits{})
 			if err != nil || doc.Text != tc.want {
 				t.Fatalf("got %q, %v; want %q", doc.Text, err, tc.want)
 			}
