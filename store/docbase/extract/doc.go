@@ -11,12 +11,16 @@
 // dependencies, and a maintained fork of rsc.io/pdf (which has had no
 // release since 2015). pdfcpu processes PDFs rather than extracting their
 // text, and go-pdfium needs the pdfium library or a WebAssembly runtime.
-// The library panics on malformed input and bounds nothing itself, so this
-// package runs it under recover, walks the page tree itself (bounded, safe
-// against cycles) and interprets each page's content with its own
-// callback, which stops at the text limit and checks the context every
-// few operators. What remains: a loop or deep recursion inside one call of
-// the library (lexing one object, decoding one stream) cannot be
-// interrupted from Go, and a stack overflow there ends the process; only
-// running extraction in a separate sandboxed process removes that risk.
+// The library panics on malformed input and bounds little itself, so this
+// package refuses files that declare absurd object counts before parsing
+// (pdfguard.go), checks the object streams of the cross-reference table
+// after opening, reads the file through an io.ReaderAt that enforces the
+// context, a read budget and a stack depth from inside every library call
+// that reads (pdfread.go), runs every call under recover, walks the page
+// tree itself (bounded, safe against cycles) and interprets each page's
+// content with its own callback, which stops at the text limit and checks
+// the context every few operators. What remains: a loop or recursion
+// inside the library that reads nothing cannot be interrupted from Go, and
+// a stack overflow ends the process; only running extraction in a
+// separate sandboxed process removes that risk.
 package extract

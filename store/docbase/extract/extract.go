@@ -37,8 +37,9 @@ const supported = ".txt, .text, .log, .md, .markdown, .html, .htm, .json, .csv, 
 
 // Limits bound the work one document may cause. Zero fields take the defaults.
 type Limits struct {
-	// MaxTextBytes bounds the extracted text (default 8 MiB). Text formats
-	// whose input is already larger are refused before any parsing.
+	// MaxTextBytes bounds the extracted text (default 8 MiB), counted as
+	// it is written, so a format whose text outgrows its input (JSON's key
+	// paths, a compressed PDF) stops there.
 	MaxTextBytes int64
 	// MaxPDFPages bounds the pages of a PDF (default 2000).
 	MaxPDFPages int

@@ -20,8 +20,9 @@ const (
 	ctxCheckEvery    = 1024 // content stream operators between ctx checks
 )
 
-// abort is panicked from inside the library's content stream interpreter
-// to stop it (it has no other way out) and recovered in pageText.
+// abort is panicked from inside the library (from the content stream
+// callback, or from guardedReader) to stop it, which it offers no other
+// way to do; openPDF, pageList and pageText recover it.
 type abort struct{ err error }
 
 // pdfText extracts the text of each page, in order, a blank line between
@@ -38,13 +39,19 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 	if err := checkPDFNumbers(data); err != nil {
 		return "", err
 	}
-	r, err := openPDF(data)
-	if err != nil {
+	g := newGuardedReader(ctx, data)
+	r, err := openPDF(g, data)
+	if err != nil || g.err != nil {
+		return "", guardErr(g, err)
+	}
+	if err := checkObjectStreams(r); err != nil {
 		return "", err
 	}
 	pages, err := pageList(r, lim)
-	if err != nil {
-		return "", err
+	if err != nil || g.err != nil {
+		// The library recovers some panics itself, so the guard's may
+		// have been swallowed on the way: g.err is checked, not only err.
+		return "", guardErr(g, err)
 	}
 	out := newSink(lim)
 	failed := 0
@@ -53,8 +60,8 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 			return "", fmt.Errorf("pdf page %d: %w", i+1, err)
 		}
 		text, err := pageText(ctx, p, out.max-int64(out.Len()), lim)
-		if err != nil {
-			if errors.Is(err, ErrTooLarge) || ctx.Err() != nil {
+		if err != nil || g.err != nil {
+			if err = guardErr(g, err); errors.Is(err, ErrTooLarge) || g.err != nil || ctx.Err() != nil {
 				return "", fmt.Errorf("pdf page %d: %w", i+1, err)
 			}
 			failed++
@@ -77,15 +84,28 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 	return out.String(), nil
 }
 
+// guardErr prefers the guarded reader's error, when it stopped the
+// library, to the one the library made of that (it recovers some panics
+// itself and returns them as errors of its own).
+func guardErr(g *guardedReader, err error) error {
+	if g.err != nil {
+		return g.err
+	}
+	return err
+}
+
 // openPDF parses the header, cross-reference table and trailer. The
 // library's error text is not passed on: it may quote bytes of the file.
-func openPDF(data []byte) (r *pdf.Reader, err error) {
+func openPDF(g *guardedReader, data []byte) (r *pdf.Reader, err error) {
 	defer func() {
 		if x := recover(); x != nil {
-			r, err = nil, fmt.Errorf("%w: malformed PDF", ErrInvalid)
+			r, err = nil, guardErr(g, fmt.Errorf("%w: malformed PDF", ErrInvalid))
 		}
 	}()
-	r, err = pdf.NewReader(bytes.NewReader(data), int64(len(data)))
+	r, err = pdf.NewReader(g, int64(len(data)))
+	if err != nil && g.err != nil {
+		return nil, g.err
+	}
 	if errors.Is(err, pdf.ErrInvalidPassword) {
 		return nil, fmt.Errorf("%w: encrypted PDF (a password is needed to read it)", ErrUnsupported)
 	}
@@ -201,7 +221,7 @@ func pageText(ctx context.Context, p pdf.Page, max int64, lim Limits) (text stri
 			e, ok := fonts[name]
 			if !ok {
 				f := p.Font(name)
-				if f.V.IsNull() {
+				if f.V.IsNull() || !checkFont(f.V) {
 					e = noEncoding{}
 				} else {
 					e = f.Encoder()
