@@ -220,6 +220,8 @@ type FinishReason string
 const (
 	FinishStop   FinishReason = "stop"   // end-of-generation token or stop string
 	FinishLength FinishReason = "length" // max_tokens or the context was reached
+	// FinishContentFilter: the server's guard cut the reply (a leak).
+	FinishContentFilter FinishReason = "content_filter"
 )
 
 // Result summarises a finished generation.

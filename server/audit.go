@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -90,6 +91,9 @@ func (s *Server) auditRecord(c echo.Context, x *exchange, endpoint string, model
 		rec.TTFT = x.firstToken.Sub(x.start)
 	}
 	rec.Action, rec.Detail = x.action, x.detail
+	if x.guard != nil {
+		rec.Detail = x.guard.detail(rec.Detail)
+	}
 	if strings.HasPrefix(r.URL.Path, "/admin/") {
 		rec.Kind = audit.KindAdmin
 		rec.Action = rec.Method + " " + rec.Endpoint
@@ -133,9 +137,9 @@ func auditFilter(c echo.Context) (audit.Filter, error) {
 	q := c.QueryParams()
 	for name := range q {
 		switch name {
-		case "since", "until", "subject", "model", "endpoint", "kind", "status", "limit", "after":
+		case "since", "until", "subject", "model", "endpoint", "kind", "status", "limit", "after", "guard":
 		default:
-			return f, invalidParam(name, fmt.Sprintf("unknown filter %q: use since, until, subject, model, endpoint, kind, status, limit, after", name))
+			return f, invalidParam(name, fmt.Sprintf("unknown filter %q: use since, until, subject, model, endpoint, kind, status, limit, after, guard", name))
 		}
 	}
 	parseTime := func(name string) time.Time {
@@ -163,6 +167,13 @@ func auditFilter(c echo.Context) (audit.Filter, error) {
 	f.Since, f.Until = parseTime("since"), parseTime("until")
 	f.Status, f.Limit, f.After = int(parseInt("status")), int(parseInt("limit")), parseInt("after")
 	f.Subject, f.Model, f.Endpoint, f.Kind = q.Get("subject"), q.Get("model"), q.Get("endpoint"), audit.Kind(q.Get("kind"))
+	switch q.Get("guard") {
+	case "", "false":
+	case "true":
+		f.Guard = true
+	default:
+		err = cmp.Or(err, error(invalidParam("guard", "guard must be true or false")))
+	}
 	return f, err
 }
 

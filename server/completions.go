@@ -40,6 +40,9 @@ func (s *Server) prepare(c echo.Context, body completionRequest, object, idPrefi
 		return completion{}, err
 	}
 	req, err := body.toEngine(randomSeed)
+	if err == nil {
+		req, err = s.guardRequest(c, req)
+	}
 	if err != nil {
 		release()
 		return completion{}, err

@@ -37,6 +37,10 @@ type exchange struct {
 	action string
 	detail string
 
+	// guard is the request's guard stage, when it reached one: what it
+	// found goes into the record and /metrics.
+	guard *requestGuard
+
 	// What generation did, summed over the request's choices: what the
 	// audit log records, the token limiter charges and metrics count.
 	choices    int

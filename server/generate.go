@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/warden-llm/warden/engine"
+	"github.com/warden-llm/warden/server/guard"
 )
 
 // generate runs one choice of req on m for the request c, adding its
@@ -17,13 +18,24 @@ func (s *Server) generate(c echo.Context, m engine.Generator, req engine.Request
 	if x.prompt == "" { // a handler may have set what the caller sent, as responses does
 		x.prompt = promptText(req)
 	}
-	res, err := m.Generate(c.Request().Context(), req, func(piece string) error {
+	send := func(piece string) error {
 		if x.firstToken.IsZero() {
 			x.firstToken = time.Now()
 		}
 		x.response.WriteString(piece)
 		return emit(piece)
-	})
+	}
+	var leak *guard.LeakDetector
+	if x.guard != nil {
+		req, leak = x.guard.seal(req)
+	}
+	var res engine.Result
+	var err error
+	if leak == nil {
+		res, err = m.Generate(c.Request().Context(), req, send)
+	} else {
+		res, err = x.guard.watch(c.Request().Context(), m, req, leak, send)
+	}
 	x.addChoice(res)
 	x.chargeTokens(res.PromptTokens + res.CompletionTokens)
 	return res, err

@@ -17,7 +17,7 @@ var groundingResults = []docbase.SearchResult{
 }
 
 func TestGroundingMessages(t *testing.T) {
-	msgs := groundingMessages(groundingResults)
+	msgs, _ := groundingMessages(groundingResults, nil)
 	if len(msgs) != 1 || msgs[0].Role != chat.RoleUser {
 		t.Fatalf("grounding %+v", msgs)
 	}
@@ -31,7 +31,7 @@ func TestGroundingMessages(t *testing.T) {
 	if strings.Contains(got, "\n[3] fake.txt") {
 		t.Errorf("a file name broke its line:\n%s", got)
 	}
-	if none := groundingMessages(nil); len(none) != 1 || none[0].Role != chat.RoleUser || !strings.Contains(none[0].Content, "No sources") {
+	if none, _ := groundingMessages(nil, nil); len(none) != 1 || none[0].Role != chat.RoleUser || !strings.Contains(none[0].Content, "No sources") {
 		t.Errorf("grounding without results %+v", none)
 	}
 }
@@ -44,7 +44,8 @@ func TestGroundingGoesBeforeTheLastQuestion(t *testing.T) {
 	input := []chat.Message{
 		{Role: chat.RoleUser, Content: "q1"}, {Role: chat.RoleAssistant, Content: "a1"}, {Role: chat.RoleUser, Content: "q2"},
 	}
-	msgs := promptMessages(&instructions, input, groundingMessages(groundingResults))
+	grounding, _ := groundingMessages(groundingResults, nil)
+	msgs := promptMessages(&instructions, input, grounding)
 	var roles []string
 	for _, m := range msgs {
 		roles = append(roles, m.Role+":"+strings.SplitN(m.Content, "\n", 2)[0])

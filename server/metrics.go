@@ -32,6 +32,7 @@ type metrics struct {
 	ttft         *prometheus.HistogramVec
 	tokenLatency *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
+	guardEvents  *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -63,8 +64,12 @@ func newMetrics(s *Server) *metrics {
 			Name: "warden_auth_failures_total",
 			Help: "Requests refused with 401, by reason.",
 		}, []string{"reason"}),
+		guardEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_guard_events_total",
+			Help: "Guard findings (injection, invisible text, leaks, system messages), by kind and the action taken.",
+		}, []string{"kind", "action"}),
 	}
-	m.registry.MustRegister(m.requests, m.promptTokens, m.outputTokens, m.ttft, m.tokenLatency, m.authFailures,
+	m.registry.MustRegister(m.requests, m.promptTokens, m.outputTokens, m.ttft, m.tokenLatency, m.authFailures, m.guardEvents,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "warden_build_info",
 			Help:        "Always 1; the version is a label.",
@@ -150,6 +155,11 @@ func (m *metrics) record(x *exchange, endpoint, model string, end time.Time) {
 	m.requests.WithLabelValues(endpoint, strconv.Itoa(x.status), model).Inc()
 	if x.authFailure != "" {
 		m.authFailures.WithLabelValues(string(x.authFailure)).Inc()
+	}
+	if x.guard != nil {
+		for _, ev := range x.guard.events {
+			m.guardEvents.WithLabelValues(string(ev.Kind), string(ev.Action)).Inc()
+		}
 	}
 	res := x.result
 	if res.PromptTokens > 0 {

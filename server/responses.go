@@ -335,30 +335,40 @@ func lastUserText(msgs []chat.Message) string {
 // (and, with file_search, how to cite) as the system turn, then the
 // input, with the grounding turn just before the last user message.
 func promptMessages(instructions *string, input []chat.Message, grounding []chat.Message) []chat.Message {
-	var system []string
+	msgs := input
 	if instructions != nil && *instructions != "" {
-		system = append(system, *instructions)
+		msgs = append([]chat.Message{{Role: chat.RoleSystem, Content: *instructions}}, input...)
 	}
-	if grounding != nil {
-		system = append(system, citeInstruction)
+	return withGrounding(msgs, grounding)
+}
+
+// withGrounding puts the grounding turn just before the last user turn and
+// the instruction about sources into the system turn (made if there is
+// none). Without grounding it returns msgs as they are.
+func withGrounding(msgs, grounding []chat.Message) []chat.Message {
+	if grounding == nil {
+		return msgs
 	}
-	msgs := make([]chat.Message, 0, len(input)+len(grounding)+1)
-	if len(system) > 0 {
-		msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: strings.Join(system, "\n\n")})
+	out := make([]chat.Message, 0, len(msgs)+len(grounding)+1)
+	if len(msgs) > 0 && msgs[0].Role == chat.RoleSystem {
+		out = append(out, chat.Message{Role: chat.RoleSystem, Content: msgs[0].Content + "\n\n" + citeInstruction})
+		msgs = msgs[1:]
+	} else {
+		out = append(out, chat.Message{Role: chat.RoleSystem, Content: citeInstruction})
 	}
 	last := -1
-	for i, m := range input {
+	for i, m := range msgs {
 		if m.Role == chat.RoleUser {
 			last = i
 		}
 	}
-	for i, m := range input {
+	for i, m := range msgs {
 		if i == last {
-			msgs = append(msgs, grounding...)
+			out = append(out, grounding...)
 		}
-		msgs = append(msgs, m)
+		out = append(out, m)
 	}
-	return msgs
+	return out
 }
 
 // responses serves POST /v1/responses.
@@ -396,9 +406,20 @@ func (s *Server) responses(c echo.Context) error {
 func (s *Server) groundResponse(c echo.Context, rs *responseState) error {
 	x := exchangeOf(c)
 	p := &rs.plan
+	msgs := promptMessages(rs.body.Instructions, p.req.Messages, nil)
+	// The record keeps what the caller sent, not the retrieved text: the
+	// audit log names chunks by id and must not become a second copy of
+	// the documents, which auditors may not read.
+	x.prompt = promptText(engine.Request{Messages: msgs})
+	var err error
+	if s.cfg.Guard.on() {
+		if msgs, err = s.chatMessages(c, msgs); err != nil {
+			return err
+		}
+	}
 	if p.search == nil {
 		x.action = "responses"
-		p.req.Messages = promptMessages(rs.body.Instructions, p.req.Messages, nil)
+		p.req.Messages = msgs
 		return nil
 	}
 	x.action = "responses.file_search"
@@ -422,11 +443,11 @@ func (s *Server) groundResponse(c echo.Context, rs *responseState) error {
 	}
 	x.detail = searchDetail(ids, results) // as a vector store search's: the ids are all verified now
 	rs.results = results
-	// The record keeps what the caller sent, not the retrieved text: the
-	// audit log names chunks by id and must not become a second copy of
-	// the documents, which auditors may not read.
-	x.prompt = promptText(engine.Request{Messages: promptMessages(rs.body.Instructions, p.req.Messages, nil)})
-	p.req.Messages = promptMessages(rs.body.Instructions, p.req.Messages, groundingMessages(results))
+	grounding, err := s.groundingTurn(c, results)
+	if err != nil {
+		return err
+	}
+	p.req.Messages = withGrounding(msgs, grounding)
 	return nil
 }
 

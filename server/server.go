@@ -68,6 +68,9 @@ type Config struct {
 	RecordKey []byte
 	// Docs is the document base; its zero value turns it off.
 	Docs Docs
+	// Guard configures the defences against prompt injection and leaks
+	// that every generation request passes; its zero value turns them off.
+	Guard Guard
 }
 
 // DefaultMaxBodyBytes bounds a request body: ample for a long chat, small

@@ -285,7 +285,7 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 	export.Flags().StringVar(&format, "format", "jsonl", "jsonl or csv")
 
 	var n int
-	var follow bool
+	var follow, guardOnly bool
 	tail := &cobra.Command{
 		Use:   "tail",
 		Short: "Print the last records as JSON lines; --follow keeps printing new ones",
@@ -296,22 +296,25 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer rd.Close()
-			return tailLog(cmd.Context(), rd, n, follow, cmd.OutOrStdout())
+			return tailLog(cmd.Context(), rd, audit.Filter{Guard: guardOnly}, n, follow, cmd.OutOrStdout())
 		},
 	}
 	tail.Flags().IntVarP(&n, "lines", "n", 10, "how many of the last records to print")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing records as they are written")
+	tail.Flags().BoolVar(&guardOnly, "guard", false, "only records with guard events (injection, invisible text, leaks, system messages)")
 
 	cmd.AddCommand(verify, export, tail, newReanchorCommand(g, &o))
 	return cmd
 }
 
-// tailLog prints the last n records, then with follow polls for more.
-func tailLog(ctx context.Context, rd *audit.Reader, n int, follow bool, w io.Writer) error {
+// tailLog prints the last n records matching f, then with follow polls
+// for more.
+func tailLog(ctx context.Context, rd *audit.Reader, f audit.Filter, n int, follow bool, w io.Writer) error {
 	var last []audit.Entry
 	var after int64
 	for {
-		page, err := rd.Query(ctx, audit.Filter{After: after, Limit: 1000})
+		f.After, f.Limit = after, 1000
+		page, err := rd.Query(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -338,7 +341,8 @@ func tailLog(ctx context.Context, rd *audit.Reader, n int, follow bool, w io.Wri
 			return nil
 		case <-time.After(time.Second):
 		}
-		page, err := rd.Query(ctx, audit.Filter{After: after, Limit: 1000})
+		f.After, f.Limit = after, 1000
+		page, err := rd.Query(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -355,6 +359,7 @@ func tailLog(ctx context.Context, rd *audit.Reader, n int, follow bool, w io.Wri
 type auditFilterFlags struct {
 	since, until, subject, model, endpoint, kind string
 	status                                       int
+	guard                                        bool
 }
 
 func (f *auditFilterFlags) register(fs *pflag.FlagSet) {
@@ -365,6 +370,7 @@ func (f *auditFilterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.endpoint, "endpoint", "", "only this endpoint path, e.g. /v1/chat/completions")
 	fs.StringVar(&f.kind, "kind", "", "only request, admin or system records")
 	fs.IntVar(&f.status, "status", 0, "only this HTTP status")
+	fs.BoolVar(&f.guard, "guard", false, "only records with guard events (injection, invisible text, leaks, system messages)")
 }
 
 func (f *auditFilterFlags) filter() (audit.Filter, error) {
@@ -377,7 +383,7 @@ func (f *auditFilterFlags) filter() (audit.Filter, error) {
 		return audit.Filter{}, fmt.Errorf("--until: %w", err)
 	}
 	return audit.Filter{Since: since, Until: until, Subject: f.subject, Model: f.model,
-		Endpoint: f.endpoint, Kind: audit.Kind(f.kind), Status: f.status}, nil
+		Endpoint: f.endpoint, Kind: audit.Kind(f.kind), Status: f.status, Guard: f.guard}, nil
 }
 
 // parseWhen reads an RFC 3339 time or a duration back from now.

@@ -52,6 +52,7 @@ type serveOptions struct {
 	metricsArg    string    // --metrics-role as given
 	metricsRole   auth.Role // parsed from metricsArg by validate
 	docs          docsOptions
+	guard         guardOptions
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -121,6 +122,7 @@ when such an address is served without TLS.`,
 	o.auth.register(f)
 	o.audit.register(f)
 	o.docs.register(f)
+	o.guard.register(f)
 	return cmd
 }
 
@@ -155,6 +157,9 @@ func (o *serveOptions) validate() error {
 		return fmt.Errorf("--models-require (models.require): %w", err)
 	}
 	if err := o.docs.validate(); err != nil {
+		return err
+	}
+	if _, err := o.guard.build(); err != nil {
 		return err
 	}
 	if err := o.audit.parse(); err != nil {
@@ -236,6 +241,11 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		info := embedModel.Info()
 		embedInfo = &info
 	}
+	guardCfg, err := o.guard.build()
+	if err != nil {
+		return err
+	}
+	logGuard(log, guardCfg)
 	recordStart(ctx, auditLog, choice, embedInfo, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)
 
@@ -254,6 +264,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		MetricsRole:       o.metricsRole,
 		RecordKey:         server.DeriveRecordKey(auditKey),
 		Docs:              docs,
+		Guard:             guardCfg,
 	}
 	revs, err := dir.OpenRevocations(ctx, o.audit.reasonRedactor())
 	if err != nil {

@@ -94,6 +94,9 @@ type Filter struct {
 	Endpoint string
 	Kind     Kind
 	Status   int // HTTP status; 0 means any
+	// Guard selects records with guard events (their detail has a
+	// "guard=[" field, which the server writes and redaction leaves).
+	Guard bool
 	// Limit bounds the records returned: by Query 100 by default and
 	// 1000 at most; by the exports, nothing by default.
 	Limit int
@@ -132,6 +135,9 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Status != 0 {
 		add("status = ?", f.Status)
+	}
+	if f.Guard {
+		add("instr(detail, ?) > 0", "guard=[")
 	}
 	return strings.Join(conds, " AND "), args
 }
