@@ -15,6 +15,7 @@ type outWords struct {
 	head   int      // the ring's next slot
 	count  int      // live words in the ring
 	prefix int64    // first byte of the longest word suffix that begins a shingle; -1 if none
+	end    int64    // offset after the last complete word
 
 	rb     [utf8.UTFMax]byte // a rune split between pieces
 	rn     int
@@ -68,15 +69,18 @@ func (o *outWords) finish() {
 	for o.rn > 0 {
 		o.decodeOne()
 	}
-	o.ws.end()
+	o.ws.end(o.d.pos)
 }
 
 // word takes one complete word: it reports a shingle the last n words
 // form, and notes the longest suffix that could still grow into one.
-func (o *outWords) word(h uint64, start int64, _ int, dead bool) {
+func (o *outWords) word(h uint64, start, end int64, _ int, dead bool) {
 	o.prefix = -1
+	if dead || start-o.end > wordGap {
+		o.count = 0 // no shingle runs through a word longer than any prompt word, or a long gap
+	}
+	o.end = end
 	if dead {
-		o.count = 0 // no shingle runs through a word longer than any prompt word
 		return
 	}
 	n := o.sh.n
@@ -100,6 +104,16 @@ func (o *outWords) word(h uint64, start int64, _ int, dead bool) {
 
 // hold is the first byte that a shingle in progress may include, or -1.
 func (o *outWords) hold() int64 {
+	next := o.d.pos // where the next word can begin at the earliest
+	switch {
+	case o.ws.inWord:
+		next = o.ws.start
+	case o.rn > 0:
+		next = o.rstart
+	}
+	if o.ws.inWord && o.ws.dead || next-o.end > wordGap {
+		o.prefix = -1 // the run is broken: nothing before here can join a shingle
+	}
 	switch {
 	case o.sh.empty():
 		return -1

@@ -11,6 +11,11 @@ import (
 // separates words. So a reply that re-cases, re-punctuates or re-flows
 // the system prompt still matches it word for word.
 
+// wordGap is the most separator bytes between two words of a shingle:
+// enough for punctuation, markup and a paragraph break, and a bound on
+// what a reply padded with spaces makes the detector hold.
+const wordGap = 32
+
 // fnv64 constants (FNV-1a), for word hashes.
 const (
 	fnvOffset = 14695981039346656037
@@ -37,7 +42,7 @@ type wordScanner struct {
 	start  int64 // offset of the word's first byte
 	runes  int
 	hash   uint64
-	onWord func(hash uint64, start int64, runes int, dead bool)
+	onWord func(hash uint64, start, end int64, runes int, dead bool)
 }
 
 func isWordRune(r rune) bool {
@@ -50,7 +55,7 @@ func isWordRune(r rune) bool {
 // rune feeds one rune that begins at offset off.
 func (w *wordScanner) rune(r rune, off int64) {
 	if !isWordRune(r) {
-		w.end()
+		w.end(off)
 		return
 	}
 	if !w.inWord {
@@ -72,11 +77,11 @@ func (w *wordScanner) rune(r rune, off int64) {
 	}
 }
 
-// end completes the word in progress, if any.
-func (w *wordScanner) end() {
+// end completes the word in progress, if any, at offset off.
+func (w *wordScanner) end(off int64) {
 	if w.inWord {
 		w.inWord = false
-		w.onWord(w.hash, w.start, w.runes, w.dead)
+		w.onWord(w.hash, w.start, off, w.runes, w.dead)
 	}
 }
 
@@ -104,14 +109,14 @@ func newShingles(prompts []string, n int) *shingles {
 	var words []uint64
 	for pi, p := range prompts {
 		words = words[:0]
-		ws := wordScanner{onWord: func(h uint64, _ int64, runes int, _ bool) {
+		ws := wordScanner{onWord: func(h uint64, _, _ int64, runes int, _ bool) {
 			words = append(words, h)
 			sh.maxWord = max(sh.maxWord, runes)
 		}}
 		for _, r := range p {
 			ws.rune(r, 0)
 		}
-		ws.end()
+		ws.end(0)
 		sh.add(words, int32(pi))
 	}
 	return sh
