@@ -1,0 +1,194 @@
+package guard
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// MatchThreshold is the score from which a Finding counts as an
+// injection. One strong rule (weight 0.85, e.g. "ignore all previous
+// instructions") passes it alone; a weak one (a role-play opener, 0.3, or
+// "without restrictions", 0.4) only with another signal: the two together
+// score 1-(0.7*0.6) = 0.58.
+const MatchThreshold = 0.5
+
+// quotedDiscount scales a phrase that is quoted in a text which discusses
+// injection, security, examples or stories ("how do I detect 'ignore
+// previous instructions'?"), so that it stays under the threshold alone.
+const quotedDiscount = 0.3
+
+// Finding is what Detect found in one text. It never holds the text.
+type Finding struct {
+	Score float64  // 0 (nothing) to 1; see MatchThreshold
+	Rules []string // the rules that matched, sorted; "leet", "base64:…" and "hex:…" say how
+	Lang  string   // the language of the strongest rule: en, fr, de, es, or "any" for role tags
+}
+
+// Matched reports whether the score reaches MatchThreshold.
+func (f Finding) Matched() bool { return f.Score >= MatchThreshold }
+
+// Event is the finding as a guard event, with the action the caller took
+// (flag or block) and where the text was. The detail names rules and
+// language, never content.
+func (f Finding) Event(where string, action Action) Event {
+	return Event{Kind: KindInjection, Action: action, Score: f.Score, Where: where,
+		Detail: fmt.Sprintf("lang=%s rules=%s", f.Lang, strings.Join(f.Rules, ","))}
+}
+
+// Detector holds the compiled rules. It is immutable once built and safe
+// for concurrent use.
+type Detector struct {
+	rules []rule
+}
+
+type rule struct {
+	ruleSpec
+	re *regexp.Regexp
+}
+
+// NewDetector compiles the rule tables. It panics only if a table holds
+// an invalid pattern, which TestRulesCompile rules out.
+func NewDetector() *Detector {
+	var d Detector
+	for _, table := range [][]ruleSpec{rulesEN, rulesFR, rulesDE, rulesES} {
+		for _, spec := range table {
+			re, err := regexp.Compile(` (?:` + spec.pattern + `) `)
+			if err != nil {
+				panic(fmt.Sprintf("guard: rule %s: %v", spec.name, err))
+			}
+			d.rules = append(d.rules, rule{spec, re})
+		}
+	}
+	return &d
+}
+
+var defaultDetector = sync.OnceValue(NewDetector)
+
+// Detect runs the default detector on text. Each text is scanned in full
+// in linear time (Go's regexp does not backtrack); see Detector.Detect.
+func Detect(text string) Finding { return defaultDetector().Detect(text) }
+
+// Detect scores text against the rules: once on the normalised text, once
+// more read as leetspeak if it holds digits or signs, for fake role tags,
+// and on the decoding of base64 and hex blobs.
+func (d *Detector) Detect(text string) Finding {
+	var h hits
+	norm := normalize(text, false)
+	d.matchPhrases(norm, "", &h)
+	if hasLeet(text) {
+		if alt := normalize(text, true); alt != norm {
+			n := len(h)
+			d.matchPhrases(alt, "", &h)
+			if len(h) > n {
+				h.add("leet", h[len(h)-1].lang, 0)
+			}
+		}
+	}
+	matchRoleTags(text, "", &h)
+	d.matchEncoded(text, &h)
+	return h.finding()
+}
+
+// matchPhrases adds a hit for each rule that matches normalised text.
+func (d *Detector) matchPhrases(norm, prefix string, h *hits) {
+	meta := -1 // unknown until a quoted match needs it
+	for i := range d.rules {
+		r := &d.rules[i]
+		if !containsAny(norm, r.triggers) {
+			continue
+		}
+		locs := r.re.FindAllStringIndex(norm, 8)
+		if locs == nil {
+			continue
+		}
+		w := r.weight
+		if allQuoted(norm, locs) {
+			if meta < 0 {
+				meta = boolInt(containsAny(norm, metaCues))
+			}
+			if meta == 1 {
+				w *= quotedDiscount
+			}
+		}
+		h.add(prefix+r.name, r.lang, w)
+	}
+}
+
+// metaCues are words of a text that talks about injection rather than
+// performs it: security questions, examples, stories, test data.
+var metaCues = []string{
+	"injection", "jailbreak", " attack", "example", "exemple", "beispiel", "ejemplo",
+	"phishing", "detect", "filter", "security", "securite", "sicherheit", "seguridad",
+	"malicious", "classif", " story", " novel", " roman", "geschichte", "historia", "cuento",
+	" quote", "citation", "zitat", " cita", "red team", "payload", "dataset", "regex",
+	"test case", "unit test", "villain", "character says", "personnage", "figur", "personaje",
+}
+
+// allQuoted reports whether every match lies inside quotation marks: an
+// odd number of quote marks before it and one after it.
+func allQuoted(norm string, locs [][]int) bool {
+	for _, loc := range locs {
+		before := strings.Count(norm[:loc[0]], string(quoteMark))
+		if before%2 == 0 || !strings.Contains(norm[loc[1]-1:], string(quoteMark)) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hit is one rule that matched, with its (possibly discounted) weight.
+type hit struct {
+	name, lang string
+	weight     float64
+}
+
+type hits []hit
+
+// add records a rule, keeping the higher weight if it matched before.
+func (h *hits) add(name, lang string, w float64) {
+	for i := range *h {
+		if (*h)[i].name == name {
+			(*h)[i].weight = max((*h)[i].weight, w)
+			return
+		}
+	}
+	*h = append(*h, hit{name, lang, w})
+}
+
+// finding combines the hits as independent signals: 1 - Π(1 - w).
+func (h hits) finding() Finding {
+	if len(h) == 0 {
+		return Finding{}
+	}
+	var f Finding
+	miss, best := 1.0, -1.0
+	for _, x := range h {
+		miss *= 1 - x.weight
+		f.Rules = append(f.Rules, x.name)
+		if x.weight > best {
+			best, f.Lang = x.weight, x.lang
+		}
+	}
+	f.Score = 1 - miss
+	sort.Strings(f.Rules)
+	return f
+}
