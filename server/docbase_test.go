@@ -110,18 +110,22 @@ type docFixture struct {
 	audit *memAudit
 }
 
-func newDocServer(t *testing.T, maxUpload int64) *docFixture {
+func newDocServer(t *testing.T, maxUpload int64, edits ...func(*Config)) *docFixture {
 	t.Helper()
 	db, err := docbase.Open(context.Background(), t.TempDir(), docbase.Options{Dimensions: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := &memAudit{}
-	s, err := New(Config{
+	cfg := Config{
 		Models: []engine.Generator{&fakeEmbedder{dims: 16}, &fakeModel{pieces: []string{"ok"}, context: 4096}},
 		Auth:   docTokens(), Audit: log,
 		Docs: Docs{DB: db, EmbeddingModel: "embed", MaxUploadBytes: maxUpload},
-	})
+	}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

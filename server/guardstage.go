@@ -46,9 +46,9 @@ type Guard struct {
 	// Invisible is what happens to tag, zero-width and bidi characters in
 	// inputs and retrieved chunks.
 	Invisible guard.InvisibleMode
-	// Injection is ActionFlag or ActionBlock for known injection
-	// phrasings; "" turns the detector off.
-	Injection guard.Action
+	// Injection is what happens to known injection phrasings: flag,
+	// block or off ("" is off).
+	Injection guard.InjectionMode
 	// Leak is ActionBlock or ActionFlag for output that leaks the
 	// canary, the system prompt or a secret; "" turns detection off.
 	Leak guard.Action
@@ -81,7 +81,7 @@ func (s *Server) guardOf(c echo.Context) (*requestGuard, error) {
 		return x.guard, nil
 	}
 	cfg := &s.cfg.Guard
-	spot, err := guard.NewSpotlighter(cfg.Spotlight, rand.Reader)
+	spot, err := guard.NewSpotlighter(cmp.Or(cfg.Spotlight, guard.SpotlightOff), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
@@ -102,28 +102,36 @@ func guardError(code, param, msg string) *apiError {
 }
 
 // input checks one piece of caller or untrusted text: invisible
-// characters (stripped or refused) and injection phrasings (flagged or
-// refused). where names it in events, never quoting it.
+// characters (stripped or refused) and injection phrasings, also in text
+// smuggled in tag characters (flagged or refused). where names it in
+// events, never quoting it.
 func (g *requestGuard) input(text, where, param string) (string, error) {
-	clean, evs, rejected := guard.FilterInvisible(g.cfg.Invisible, text, where)
+	inv, inj := cmp.Or(g.cfg.Invisible, guard.InvisibleOff), cmp.Or(g.cfg.Injection, guard.InjectionOff)
+	clean, evs, err := guard.CheckInput(inv, inj, where, text)
 	g.add(evs...)
-	if rejected {
+	switch {
+	case errors.Is(err, guard.ErrInvisibleText):
+		return "", guardError("invisible_characters", param,
+			"the text holds invisible characters (Unicode tags, zero-width or bidi controls), which this server refuses")
+	case errors.Is(err, guard.ErrInjection):
+		return "", guardError("prompt_injection", param, "the request looks like a prompt injection, which this server refuses")
+	case err != nil:
+		return "", err
+	}
+	return clean, nil
+}
+
+// invisibleOnly filters invisible characters from text the caller wrote
+// but which is no user input to scan for injections.
+func (g *requestGuard) invisibleOnly(text, where, param string) (string, error) {
+	inv := cmp.Or(g.cfg.Invisible, guard.InvisibleOff)
+	clean, _, evs, err := guard.FilterInvisible(inv, where, text)
+	g.add(evs...)
+	if errors.Is(err, guard.ErrInvisibleText) {
 		return "", guardError("invisible_characters", param,
 			"the text holds invisible characters (Unicode tags, zero-width or bidi controls), which this server refuses")
 	}
-	if g.cfg.Injection == "" {
-		return clean, nil
-	}
-	f := guard.Detect(clean)
-	if !f.Matched() {
-		return clean, nil
-	}
-	g.add(guard.Event{Kind: guard.KindInjection, Action: g.cfg.Injection, Score: f.Score, Where: where,
-		Detail: "rules=" + strings.Join(f.Rules, ",") + " lang=" + f.Lang})
-	if g.cfg.Injection == guard.ActionBlock {
-		return "", guardError("prompt_injection", param, "the request looks like a prompt injection, which this server refuses")
-	}
-	return clean, nil
+	return clean, err
 }
 
 // untrusted checks and marks content nobody in the conversation wrote: a
@@ -160,14 +168,8 @@ func (s *Server) chatMessages(c echo.Context, msgs []chat.Message) ([]chat.Messa
 			m.Content, err = g.input(m.Content, where, param)
 		case chat.RoleTool:
 			m.Content, err = g.untrusted("tool result "+m.ToolCallID, m.Content, where)
-		default:
-			var evs []guard.Event
-			var rejected bool
-			m.Content, evs, rejected = guard.FilterInvisible(g.cfg.Invisible, m.Content, where)
-			g.add(evs...)
-			if rejected {
-				err = guardError("invisible_characters", param, "the text holds invisible characters, which this server refuses")
-			}
+		default: // system, developer and assistant turns: invisible text only
+			m.Content, err = g.invisibleOnly(m.Content, where, param)
 		}
 		if err != nil {
 			return nil, err
@@ -211,7 +213,7 @@ func systemAction(p SystemPolicy) guard.Action {
 // sends requests to the engine exactly as they came.
 func (g *Guard) on() bool {
 	return g.SystemPrompt != "" || g.Spotlight != "" && g.Spotlight != guard.SpotlightOff ||
-		g.Invisible != "" && g.Invisible != guard.InvisibleOff || g.Injection != "" || g.Leak != "" ||
+		g.Invisible != "" && g.Invisible != guard.InvisibleOff || g.Injection != "" && g.Injection != guard.InjectionOff || g.Leak != "" ||
 		g.Canary || len(g.Secrets) > 0
 }
 
@@ -256,7 +258,7 @@ func (g *requestGuard) seal(req engine.Request) (engine.Request, *guard.LeakDete
 	canary := ""
 	if g.cfg.Canary && system != "" {
 		canary = guard.NewCanary(rand.Reader)
-		notes = append(notes, guard.CanaryInstruction(canary))
+		notes = append(notes, guard.CanaryInstruction+canary)
 	}
 	if len(notes) > 0 {
 		sealed := append([]string{system}, notes...)
@@ -278,7 +280,7 @@ func (g *requestGuard) seal(req engine.Request) (engine.Request, *guard.LeakDete
 	if system != "" {
 		prompts = append(prompts, system)
 	}
-	return req, guard.NewLeakDetector(guard.LeakConfig{Canary: canary, SystemPrompts: prompts, Secrets: g.cfg.Secrets})
+	return req, guard.NewLeakDetector(guard.LeakConfig{Canary: canary, SystemPrompts: prompts, Secrets: g.cfg.Secrets, Action: g.cfg.Leak})
 }
 
 // errLeak stops generation once a leak is found in block mode.

@@ -38,7 +38,7 @@ func (g *guardOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&g.systemPolicy, "system-policy", string(server.SystemAppend), "a caller's system/developer messages when a system prompt is pinned: allow, append (kept below it, marked lower priority) or reject (400)")
 	f.StringVar(&g.spotlight, "spotlight", string(guard.SpotlightDatamark), "how retrieved chunks and tool results are marked as data: datamark, delimit or off")
 	f.StringVar(&g.invisible, "invisible-text", string(guard.InvisibleStrip), "Unicode tag, zero-width and bidi characters in inputs and chunks: strip, reject (400) or off")
-	f.StringVar(&g.injection, "injection", string(guard.ActionFlag), "known prompt-injection phrasings in user messages and chunks: flag (audited), block (400) or off")
+	f.StringVar(&g.injection, "injection", string(guard.InjectionFlag), "known prompt-injection phrasings in user messages and chunks: flag (audited), block (400) or off")
 	f.StringVar(&g.leak, "leak", string(guard.ActionBlock), "a reply leaking the canary, the system prompt or a secret: block (cut, finish_reason content_filter), flag (audited) or off")
 	f.BoolVar(&g.canary, "canary", true, "add a random canary to each request's system prompt and watch the reply for it")
 	f.StringVar(&g.secretsFile, "secrets-file", "", "file of strings no reply may contain, one a line")
@@ -57,8 +57,8 @@ func (g *guardOptions) build() (server.Guard, error) {
 	if out.Invisible, err = guard.ParseInvisibleMode(g.invisible); err != nil {
 		return out, fmt.Errorf("--invisible-text (guard.invisible): %w", err)
 	}
-	if out.Injection, err = actionOrOff("--injection (guard.injection)", g.injection); err != nil {
-		return out, err
+	if out.Injection, err = guard.ParseInjectionMode(g.injection); err != nil {
+		return out, fmt.Errorf("--injection (guard.injection): %w", err)
 	}
 	if out.Leak, err = actionOrOff("--leak (guard.leak)", g.leak); err != nil {
 		return out, err
@@ -125,6 +125,6 @@ func logGuard(log *slog.Logger, g server.Guard) {
 		sha = hex.EncodeToString(sum[:])
 	}
 	log.Info("guard", "system_prompt_sha256", sha, "system_policy", g.SystemPolicy, "spotlight", g.Spotlight,
-		"invisible", g.Invisible, "injection", cmp.Or(string(g.Injection), "off"), "leak", cmp.Or(string(g.Leak), "off"),
+		"invisible", g.Invisible, "injection", g.Injection, "leak", cmp.Or(string(g.Leak), "off"),
 		"canary", g.Canary, "secrets", len(g.Secrets))
 }
