@@ -223,6 +223,9 @@ func (s *Server) guardRequest(c echo.Context, req engine.Request) (engine.Reques
 	if !s.cfg.Guard.on() {
 		return req, nil
 	}
+	// The record keeps what the caller sent: the operator's prompt is
+	// named by its hash, and what the guard changed is in its events.
+	exchangeOf(c).prompt = promptText(req)
 	var err error
 	if len(req.Messages) > 0 {
 		req.Messages, err = s.chatMessages(c, req.Messages)

@@ -133,11 +133,14 @@ func (m *messageContent) UnmarshalJSON(b []byte) error {
 
 type textRequest struct {
 	samplingFields
-	Prompt   json.RawMessage `json:"prompt"`
-	Echo     bool            `json:"echo"`
-	Suffix   string          `json:"suffix"`
-	BestOf   *int            `json:"best_of"`
-	Logprobs *int            `json:"logprobs"`
+	Prompt json.RawMessage `json:"prompt"`
+	// ResponseFormat is llama-server's extension of completions: the
+	// same grammar-enforced JSON as chat's.
+	ResponseFormat *responseFormat `json:"response_format"`
+	Echo           bool            `json:"echo"`
+	Suffix         string          `json:"suffix"`
+	BestOf         *int            `json:"best_of"`
+	Logprobs       *int            `json:"logprobs"`
 }
 
 // Caps on numbers a client sends, applied before anything reaches the engine.
@@ -353,10 +356,14 @@ func (r *textRequest) toEngine(rnd func() uint32) (engine.Request, error) {
 		maxTokens = &sixteen
 	}
 	req, err := r.samplingFields.toEngine(maxTokens, rnd)
+	if err != nil {
+		return req, err
+	}
 	req.Prompt = prompt
 	if r.Logprobs != nil {
 		req.TopLogprobs = *r.Logprobs
 	}
+	req.Format, err = r.ResponseFormat.toEngine()
 	return req, err
 }
 

@@ -45,7 +45,10 @@ type responsesRequest struct {
 	Truncation         *string         `json:"truncation"`
 	Text               *struct {
 		Format *struct {
-			Type string `json:"type"`
+			Type   string          `json:"type"`
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+			Strict *bool           `json:"strict"`
 		} `json:"format"`
 	} `json:"text"`
 }
@@ -173,8 +176,6 @@ func (r *responsesRequest) check() (responsePlan, error) {
 		return p, invalidParam("prompt", "prompt templates are not supported")
 	case r.Truncation != nil && *r.Truncation != "disabled":
 		return p, invalidParam("truncation", `only truncation "disabled" is supported`)
-	case r.Text != nil && r.Text.Format != nil && r.Text.Format.Type != "text":
-		return p, invalidParam("text.format", `only the text format "text" is supported`)
 	case r.MaxOutputTokens != nil && (*r.MaxOutputTokens < 1 || *r.MaxOutputTokens > maxMaxTokens):
 		return p, invalidParam("max_output_tokens", fmt.Sprintf("max_output_tokens must be between 1 and %d", maxMaxTokens))
 	}
@@ -199,6 +200,9 @@ func (r *responsesRequest) check() (responsePlan, error) {
 		return p, err
 	}
 	p.req.Messages = input
+	if p.req.Format, err = r.textFormat(); err != nil {
+		return p, err
+	}
 	if p.tool != nil {
 		if p.query = lastUserText(input); strings.TrimSpace(p.query) == "" {
 			return p, invalidParam("input", "file_search needs a user message with text to search for")
@@ -206,6 +210,32 @@ func (r *responsesRequest) check() (responsePlan, error) {
 		p.search = p.tool.retrieval(p.query)
 	}
 	return p, nil
+}
+
+// textFormat is text.format as a grammar-enforced format: the same JSON
+// object and JSON Schema modes as chat's response_format, in the
+// Responses API's flatter shape.
+func (r *responsesRequest) textFormat() (engine.Format, error) {
+	if r.Text == nil || r.Text.Format == nil {
+		return engine.Format{}, nil
+	}
+	f := r.Text.Format
+	rf := &responseFormat{Type: f.Type}
+	if f.Type == "json_schema" {
+		rf.JSONSchema = &struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+			Strict *bool           `json:"strict"`
+		}{f.Name, f.Schema, f.Strict}
+	}
+	format, err := rf.toEngine()
+	if ae, ok := err.(*apiError); ok {
+		param := strings.Replace(*ae.Param, "response_format", "text.format", 1)
+		param = strings.Replace(param, ".json_schema", "", 1)
+		ae.Param = &param
+		ae.Message = strings.ReplaceAll(ae.Message, "response_format type", "text.format type")
+	}
+	return format, err
 }
 
 func checkResponseMetadata(m map[string]string) error {

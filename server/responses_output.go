@@ -154,6 +154,9 @@ func (rs *responseState) object(status string, output []any) responseObject {
 		r.Metadata = map[string]string{}
 	}
 	r.Text.Format.Type = "text"
+	if t := rs.body.Text; t != nil && t.Format != nil && t.Format.Type != "" {
+		r.Text.Format.Type = t.Format.Type
+	}
 	return r
 }
 
@@ -198,17 +201,20 @@ func (rs *responseState) final(text string, res engine.Result) responseObject {
 	}
 	output = append(output, rs.messageItem(status, []outputText{textPart(text, citations(text, rs.results))}))
 	r := rs.object(status, output)
-	if status == "incomplete" {
+	switch res.FinishReason {
+	case engine.FinishLength:
 		r.IncompleteDetails = &incompleteDetails{Reason: "max_output_tokens"}
+	case engine.FinishContentFilter:
+		r.IncompleteDetails = &incompleteDetails{Reason: "content_filter"}
 	}
 	r.Usage = usageOfResponse(res)
 	return r
 }
 
-// statusOf is completed, or incomplete when the length limit ended the
-// reply.
+// statusOf is completed, or incomplete when the length limit or the
+// guard (a leak, blocked) ended the reply.
 func statusOf(res engine.Result) string {
-	if res.FinishReason == engine.FinishLength {
+	if res.FinishReason == engine.FinishLength || res.FinishReason == engine.FinishContentFilter {
 		return "incomplete"
 	}
 	return "completed"

@@ -359,7 +359,8 @@ func TestResponsesRefused(t *testing.T) {
 		{"no input", `{"model":"fake"}`, "input"},
 		{"search without a user message", `{"model":"fake","input":[{"role":"system","content":"hi"}],` + tool + `}]}`, "input"},
 		{"max_output_tokens 0", q + `"max_output_tokens":0}`, "max_output_tokens"},
-		{"json text format", q + `"text":{"format":{"type":"json_object"}}}`, "text.format"},
+		{"unknown text format", q + `"text":{"format":{"type":"xml"}}}`, "text.format.type"},
+		{"json schema without a schema", q + `"text":{"format":{"type":"json_schema","name":"x"}}}`, "text.format"},
 		{"tool_choice function", q + `"tool_choice":{"type":"function","name":"f"}}`, "tool_choice"},
 	}
 	for _, tc := range cases {
