@@ -72,7 +72,8 @@ var defaultDetector = sync.OnceValue(NewDetector)
 func Detect(text string) Finding { return defaultDetector().Detect(text) }
 
 // Detect scores text against the rules: once on the normalised text, once
-// more read as leetspeak if it holds digits or signs, for fake role tags,
+// more read as leetspeak if it holds digits or signs, once more with
+// spaced-out letters joined ("i g n o r e"), for fake role tags,
 // and on the decoding of base64 and hex blobs.
 func (d *Detector) Detect(text string) Finding {
 	var h hits
@@ -85,6 +86,13 @@ func (d *Detector) Detect(text string) Finding {
 			if len(h) > n {
 				h.add("leet", h[len(h)-1].lang, 0)
 			}
+		}
+	}
+	if alt := collapseSpaced(norm); alt != "" {
+		n := len(h)
+		d.matchPhrases(alt, "", &h)
+		if len(h) > n {
+			h.add("spaced", h[len(h)-1].lang, 0)
 		}
 	}
 	matchRoleTags(text, "", &h)
@@ -125,6 +133,7 @@ var metaCues = []string{
 	"malicious", "classif", " story", " novel", " roman", "geschichte", "historia", "cuento",
 	" quote", "citation", "zitat", " cita", "red team", "payload", "dataset", "regex",
 	"test case", "unit test", "villain", "character says", "personnage", "figur", "personaje",
+	"attaque", "angriff", "ataque", "datensatz", "jeu de donnees", "conjunto de datos", "erkenn",
 }
 
 // allQuoted reports whether every match lies inside quotation marks: an
