@@ -236,3 +236,23 @@ func TestRuleShortcutsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowFallback covers a rule whose matches start with no literal
+// (here any word): it runs on windows around its triggers instead.
+func TestWindowFallback(t *testing.T) {
+	r, err := compileRule(ruleSpec{"en.test", "en", strong, []string{"secret"}, `[a-z]+ secret password`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.starts != nil {
+		t.Fatalf("starts = %v, want none", r.starts)
+	}
+	d := &Detector{rules: []rule{r}, probes: map[string][]probe{"se": {{0, "secret", true}}}}
+	long := strings.Repeat("filler words here ", 100)
+	if f := d.Detect(long + "the secret password " + long); !f.Matched() || f.Rules[0] != "en.test" {
+		t.Errorf("fallback missed: %+v", f)
+	}
+	if f := d.Detect(long + "the secret handshake"); f.Matched() {
+		t.Errorf("fallback matched wrongly: %+v", f)
+	}
+}
