@@ -117,6 +117,8 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./engine/gbnf/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAgreesWithLlamaCpp$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerateFormat$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanInvisible$$' -fuzztime $(FUZZTIME) ./server/guard/
+	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./server/guard/
 
 # The demo model also embeds, so that the document base (/v1/files,
 # /v1/vector_stores) is on; its embeddings mean nothing (docs/docbase.md).

@@ -65,11 +65,12 @@ func decodeBlob(run string) (kind, plain string) {
 	}
 	trimmed := strings.TrimRight(run, "=")
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-		// A run that is not a whole number of quads may still start
-		// with a valid blob glued to a word; decode the longest prefix.
-		s := trimmed[:len(trimmed)-len(trimmed)%4]
-		if b, err := enc.DecodeString(s); err == nil && readable(b) {
-			return "base64", string(b)
+		// A run glued to a word may not decode whole; then the longest
+		// prefix of whole quads may.
+		for _, s := range []string{trimmed, trimmed[:len(trimmed)&^3]} {
+			if b, err := enc.DecodeString(s); err == nil && readable(b) {
+				return "base64", string(b)
+			}
 		}
 	}
 	return "", ""

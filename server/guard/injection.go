@@ -3,6 +3,7 @@ package guard
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strings"
 	"sync"
@@ -42,11 +43,24 @@ func (f Finding) Event(where string, action Action) Event {
 // for concurrent use.
 type Detector struct {
 	rules []rule
+	// probes maps the first one or two bytes of a word to the triggers
+	// and start literals that begin with them, so one pass over the words
+	// of a text finds every place a rule could start.
+	probes map[string][]probe
+}
+
+// probe is a trigger or start literal of one rule, without its space.
+type probe struct {
+	rule    int
+	lit     string
+	trigger bool
 }
 
 type rule struct {
 	ruleSpec
-	re *regexp.Regexp
+	re       *regexp.Regexp // " (?:pattern) ", for windows around triggers
+	anchored *regexp.Regexp // "^ (?:pattern) ", tried where a prefix starts
+	starts   []string       // " " + each literal a match starts with; nil: use windows
 }
 
 // NewDetector compiles the rule tables. It panics only if a table holds
@@ -55,14 +69,54 @@ func NewDetector() *Detector {
 	var d Detector
 	for _, table := range [][]ruleSpec{rulesEN, rulesFR, rulesDE, rulesES} {
 		for _, spec := range table {
-			re, err := regexp.Compile(` (?:` + spec.pattern + `) `)
+			r, err := compileRule(spec)
 			if err != nil {
-				panic(fmt.Sprintf("guard: rule %s: %v", spec.name, err))
+				panic(err)
 			}
-			d.rules = append(d.rules, rule{spec, re})
+			d.rules = append(d.rules, r)
+		}
+	}
+	d.probes = map[string][]probe{}
+	for i, r := range d.rules {
+		for _, t := range r.triggers {
+			d.addProbe(probe{i, t[1:], true})
+		}
+		for _, st := range r.starts {
+			d.addProbe(probe{i, st[1:], false})
 		}
 	}
 	return &d
+}
+
+func (d *Detector) addProbe(p probe) {
+	key := p.lit[:min(2, len(p.lit))]
+	d.probes[key] = append(d.probes[key], p)
+}
+
+// compileRule compiles a rule's pattern twice (free-standing and
+// anchored) and finds the literals its matches start with.
+func compileRule(spec ruleSpec) (rule, error) {
+	r := rule{ruleSpec: spec}
+	var err error
+	if r.re, err = regexp.Compile(` (?:` + spec.pattern + `) `); err != nil {
+		return r, fmt.Errorf("guard: rule %s: %w", spec.name, err)
+	}
+	r.anchored = regexp.MustCompile(`^ (?:` + spec.pattern + `) `)
+	parsed, err := syntax.Parse(spec.pattern, syntax.Perl)
+	if err != nil {
+		return r, fmt.Errorf("guard: rule %s: %w", spec.name, err)
+	}
+	if prefixes, ok := literalPrefixes(parsed.Simplify()); ok {
+		for _, p := range prefixes {
+			r.starts = append(r.starts, " "+p)
+		}
+	}
+	// Triggers match at the start of a word.
+	r.triggers = make([]string, len(spec.triggers))
+	for i, t := range spec.triggers {
+		r.triggers[i] = " " + t
+	}
+	return r, nil
 }
 
 var defaultDetector = sync.OnceValue(NewDetector)
@@ -72,7 +126,8 @@ var defaultDetector = sync.OnceValue(NewDetector)
 func Detect(text string) Finding { return defaultDetector().Detect(text) }
 
 // Detect scores text against the rules: once on the normalised text, once
-// more read as leetspeak if it holds digits or signs, for fake role tags,
+// more read as leetspeak if it holds digits or signs, once more with
+// spaced-out letters joined ("i g n o r e"), for fake role tags,
 // and on the decoding of base64 and hex blobs.
 func (d *Detector) Detect(text string) Finding {
 	var h hits
@@ -87,34 +142,16 @@ func (d *Detector) Detect(text string) Finding {
 			}
 		}
 	}
+	if alt := collapseSpaced(norm); alt != "" {
+		n := len(h)
+		d.matchPhrases(alt, "", &h)
+		if len(h) > n {
+			h.add("spaced", h[len(h)-1].lang, 0)
+		}
+	}
 	matchRoleTags(text, "", &h)
 	d.matchEncoded(text, &h)
 	return h.finding()
-}
-
-// matchPhrases adds a hit for each rule that matches normalised text.
-func (d *Detector) matchPhrases(norm, prefix string, h *hits) {
-	meta := -1 // unknown until a quoted match needs it
-	for i := range d.rules {
-		r := &d.rules[i]
-		if !containsAny(norm, r.triggers) {
-			continue
-		}
-		locs := r.re.FindAllStringIndex(norm, 8)
-		if locs == nil {
-			continue
-		}
-		w := r.weight
-		if allQuoted(norm, locs) {
-			if meta < 0 {
-				meta = boolInt(containsAny(norm, metaCues))
-			}
-			if meta == 1 {
-				w *= quotedDiscount
-			}
-		}
-		h.add(prefix+r.name, r.lang, w)
-	}
 }
 
 // metaCues are words of a text that talks about injection rather than
@@ -125,27 +162,7 @@ var metaCues = []string{
 	"malicious", "classif", " story", " novel", " roman", "geschichte", "historia", "cuento",
 	" quote", "citation", "zitat", " cita", "red team", "payload", "dataset", "regex",
 	"test case", "unit test", "villain", "character says", "personnage", "figur", "personaje",
-}
-
-// allQuoted reports whether every match lies inside quotation marks: an
-// odd number of quote marks before it and one after it.
-func allQuoted(norm string, locs [][]int) bool {
-	for _, loc := range locs {
-		before := strings.Count(norm[:loc[0]], string(quoteMark))
-		if before%2 == 0 || !strings.Contains(norm[loc[1]-1:], string(quoteMark)) {
-			return false
-		}
-	}
-	return true
-}
-
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
+	"attaque", "angriff", "ataque", "datensatz", "jeu de donnees", "conjunto de datos", "erkenn",
 }
 
 func boolInt(b bool) int {

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -149,4 +150,53 @@ func appendApostrophe(out []byte, s string, next int) []byte {
 		return appendSep(out, ' ')
 	}
 	return appendSep(out, quoteMark)
+}
+
+// collapseSpaced joins runs of four or more one-letter words, so that
+// "i g n o r e all" reads "ignore all". It returns "" when norm has no
+// such run, so the caller can skip a pass that would see the same text.
+func collapseSpaced(norm string) string {
+	if !hasSpacedRun(norm) {
+		return ""
+	}
+	words := strings.Fields(norm)
+	var b strings.Builder
+	b.Grow(len(norm))
+	b.WriteByte(' ')
+	for i := 0; i < len(words); {
+		j := i
+		for j < len(words) && len(words[j]) == 1 {
+			j++
+		}
+		if j-i < 4 {
+			j = i + 1
+		}
+		for _, w := range words[i:j] {
+			b.WriteString(w)
+		}
+		b.WriteByte(' ')
+		i = j
+	}
+	return b.String()
+}
+
+// hasSpacedRun reports whether norm holds four one-letter words in a row.
+func hasSpacedRun(norm string) bool {
+	run := 0
+	for i := 1; i+1 < len(norm); i++ {
+		if norm[i] == ' ' {
+			continue
+		}
+		if norm[i-1] == ' ' && norm[i+1] == ' ' {
+			if run++; run >= 4 {
+				return true
+			}
+			continue
+		}
+		run = 0
+		for i+1 < len(norm) && norm[i+1] != ' ' {
+			i++
+		}
+	}
+	return false
 }

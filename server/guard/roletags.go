@@ -22,6 +22,13 @@ var roleTags = []string{
 // builds a chat template in a string literal.
 const roleTagCode = 0.25
 
+// templateCues are words of a text that talks about chat templates
+// rather than forging a turn: a question about the format, or code.
+var templateCues = []string{
+	"template", "format", "chatml", "tokenizer", "token", "what does", "meaning",
+	"signifie", "bedeutet", "significa", "```", "code",
+}
+
 // matchRoleTags adds a hit "roletag" if text holds a role tag.
 func matchRoleTags(text, prefix string, h *hits) {
 	if !strings.ContainsAny(text, "<[#") {
@@ -43,6 +50,9 @@ func matchRoleTags(text, prefix string, h *hits) {
 			}
 			off = i + len(tag)
 		}
+	}
+	if w > roleTagCode && containsAny(strings.ToLower(text), templateCues) {
+		w = roleTagCode
 	}
 	if w > 0 {
 		h.add(prefix+"roletag", "any", w)
