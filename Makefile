@@ -59,7 +59,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS) $(VEC_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase build-variant vet clean \
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-guard build-variant vet clean \
 	cpu-variants install cuda cuda-backend cuda-src docker
 
 all: build
@@ -202,6 +202,12 @@ build-variant: deps
 
 clean:
 	rm -rf bin build lib/ollama
+
+# bench-guard times one streamed 64-token chat reply through the server with
+# the guard off and on (defaults, a 2 KiB pinned prompt, ten secrets), on a
+# model that answers at once: the difference is the guard's cost per request.
+bench-guard:
+	$(GO) test -run '^$$' -bench '^BenchmarkGuardStage$$' -benchtime $(or $(GUARD_BENCHTIME),2000x) -count 3 ./server/
 
 # bench-docbase measures document-base search (store/docbase) over
 # synthetic 384-dimension chunks: p95 latency (p95-ms) of vector, hybrid
