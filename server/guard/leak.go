@@ -64,8 +64,8 @@ type LeakDetector struct {
 	stopped bool
 }
 
-// NewLeakDetector prepares the checks for one reply: a few microseconds
-// for a 2 KiB system prompt.
+// NewLeakDetector prepares the checks for one reply; hashing a 2 KiB
+// system prompt dominates (about 65 µs, BenchmarkLeakDetector).
 func NewLeakDetector(cfg LeakConfig) *LeakDetector {
 	d := &LeakDetector{action: cfg.Action, seen: map[Kind]bool{}, cut: -1}
 	if d.action == "" {
