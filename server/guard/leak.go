@@ -175,6 +175,9 @@ func (d *LeakDetector) feed(off int64, c byte) {
 }
 
 func (d *LeakDetector) secretHit(end int64, p int) {
+	if d.seen[KindSecret] {
+		return
+	}
 	start := end - int64(len(d.secrets[p]))
 	match := "case-insensitive"
 	if string(d.buf[start-d.base:end-d.base]) == d.secrets[p] {
@@ -216,15 +219,16 @@ func (d *LeakDetector) canaryHold() int64 {
 }
 
 // found records a leak whose span begins at start. Each kind is reported
-// once; in block mode the first one fixes where the release stops.
+// once; in block mode the first one (or ones, ending on the same byte)
+// fixes where the release stops.
 func (d *LeakDetector) found(kind Kind, start int64, detail string) {
 	if d.seen[kind] {
 		return
 	}
 	d.seen[kind] = true
 	d.events = append(d.events, Event{Kind: kind, Action: d.action, Where: "output", Detail: detail})
-	if d.action == ActionBlock && d.cut < 0 {
-		d.cut = start
+	if d.action == ActionBlock && (d.cut < 0 || start < d.cut) {
+		d.cut = start // two kinds can end on one byte: cut before both
 	}
 }
 
