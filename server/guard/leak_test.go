@@ -36,11 +36,12 @@ type result struct {
 
 func stream(cfg LeakConfig, pieces []string) result {
 	d := NewLeakDetector(cfg)
+	var all, before strings.Builder // a fuzzed reply can be long: no quadratic +=
 	var r result
 	take := func(rel string, ev *Event) {
-		r.all += rel
+		all.WriteString(rel)
 		if len(r.events) == 0 {
-			r.before += rel
+			before.WriteString(rel)
 		}
 		if ev != nil {
 			r.events = append(r.events, *ev)
@@ -50,6 +51,7 @@ func stream(cfg LeakConfig, pieces []string) result {
 		take(d.Write(p))
 	}
 	take(d.Flush())
+	r.all, r.before = all.String(), before.String()
 	return r
 }
 
