@@ -31,7 +31,7 @@ type LeakConfig struct {
 	Canary          string   // the request's canary (NewCanary); "" for none
 	SystemPrompts   []string // the operator's and the caller's system/developer messages
 	Secrets         []string // operator-listed strings; empty ones are ignored
-	MinOverlapWords int      // n-gram length for prompt overlap; 0 means DefaultMinOverlapWords
+	MinOverlapWords int      // n-gram length for prompt overlap; 0 means DefaultMinOverlapWords, below 4 means 4
 	// Action is ActionBlock (also the zero value: a leak detector that is
 	// not told otherwise fails closed) or ActionFlag.
 	Action Action
