@@ -102,12 +102,13 @@ test: build
 	WARDEN_BIN=$(CURDIR)/bin/warden WARDEN_REQUIRE_CPU_VARIANTS=1 $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
-# fuzz runs each parser of hostile input, and the request values that reach
-# llama.cpp (schemas, affixes, stops, prompts, sampling) under the fuzzer for
-# FUZZTIME (make fuzz FUZZTIME=5m for a longer run). It is not part of make
-# test: a fuzzer explores at random, so a gate that ran it would pass or fail
-# by chance. What it finds is kept under testdata/fuzz, and those seed corpora
-# run in every plain go test, so make test replays every input ever found.
+# fuzz runs each parser of hostile input, the request values that reach
+# llama.cpp (schemas, affixes, stops, prompts, sampling) and the guard's
+# streaming leak detector under the fuzzer for FUZZTIME (make fuzz
+# FUZZTIME=5m for a longer run). It is not part of make test: a fuzzer
+# explores at random, so a gate that ran it would pass or fail by chance.
+# What it finds is kept under testdata/fuzz, and those seed corpora run in
+# every plain go test, so make test replays every input ever found.
 FUZZTIME ?= 60s
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./engine/gguf/
@@ -119,6 +120,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerateFormat$$' -fuzztime $(FUZZTIME) ./engine/llamacpp/
 	$(GO) test -run '^$$' -fuzz '^FuzzScanInvisible$$' -fuzztime $(FUZZTIME) ./server/guard/
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./server/guard/
+	$(GO) test -run '^$$' -fuzz '^FuzzLeakDetector$$' -fuzztime $(FUZZTIME) ./server/guard/
 
 # The demo model also embeds, so that the document base (/v1/files,
 # /v1/vector_stores) is on; its embeddings mean nothing (docs/docbase.md).

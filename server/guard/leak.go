@@ -31,7 +31,7 @@ type LeakConfig struct {
 	Canary          string   // the request's canary (NewCanary); "" for none
 	SystemPrompts   []string // the operator's and the caller's system/developer messages
 	Secrets         []string // operator-listed strings; empty ones are ignored
-	MinOverlapWords int      // n-gram length for prompt overlap; 0 means DefaultMinOverlapWords
+	MinOverlapWords int      // n-gram length for prompt overlap; 0 means DefaultMinOverlapWords, below 4 means 4
 	// Action is ActionBlock (also the zero value: a leak detector that is
 	// not told otherwise fails closed) or ActionFlag.
 	Action Action
@@ -64,8 +64,8 @@ type LeakDetector struct {
 	stopped bool
 }
 
-// NewLeakDetector prepares the checks for one reply: a few microseconds
-// for a 2 KiB system prompt.
+// NewLeakDetector prepares the checks for one reply; hashing a 2 KiB
+// system prompt dominates (about 65 µs, BenchmarkLeakDetector).
 func NewLeakDetector(cfg LeakConfig) *LeakDetector {
 	d := &LeakDetector{action: cfg.Action, seen: map[Kind]bool{}, cut: -1}
 	if d.action == "" {
@@ -175,6 +175,9 @@ func (d *LeakDetector) feed(off int64, c byte) {
 }
 
 func (d *LeakDetector) secretHit(end int64, p int) {
+	if d.seen[KindSecret] {
+		return
+	}
 	start := end - int64(len(d.secrets[p]))
 	match := "case-insensitive"
 	if string(d.buf[start-d.base:end-d.base]) == d.secrets[p] {
@@ -216,15 +219,16 @@ func (d *LeakDetector) canaryHold() int64 {
 }
 
 // found records a leak whose span begins at start. Each kind is reported
-// once; in block mode the first one fixes where the release stops.
+// once; in block mode the first one (or ones, ending on the same byte)
+// fixes where the release stops.
 func (d *LeakDetector) found(kind Kind, start int64, detail string) {
 	if d.seen[kind] {
 		return
 	}
 	d.seen[kind] = true
 	d.events = append(d.events, Event{Kind: kind, Action: d.action, Where: "output", Detail: detail})
-	if d.action == ActionBlock && d.cut < 0 {
-		d.cut = start
+	if d.action == ActionBlock && (d.cut < 0 || start < d.cut) {
+		d.cut = start // two kinds can end on one byte: cut before both
 	}
 }
 

@@ -11,17 +11,25 @@ import (
 // refLeaks is a slow, independent statement of what LeakDetector must
 // find in a whole text: a secret (ASCII case folded), the canary's
 // alphanumerics with at most canaryGap other bytes between them, or n
-// words in a row of a system prompt after normalisation.
-func refLeaks(cfg LeakConfig, text string) bool {
+// words in a row of a system prompt after normalisation, with at most
+// wordGap bytes between two. It returns where the earliest-starting leak
+// begins, or -1.
+func refLeaks(cfg LeakConfig, text string) int {
+	first := -1
+	at := func(i int) {
+		if first < 0 || i < first {
+			first = i
+		}
+	}
 	lower := asciiLower(text)
 	for _, s := range cfg.Secrets {
-		if s != "" && strings.Contains(lower, asciiLower(s)) {
-			return true
+		if i := strings.Index(lower, asciiLower(s)); s != "" && i >= 0 {
+			at(i)
 		}
 	}
 	for _, p := range canaryPatterns(cfg.Canary) {
-		if refGapped(text, p) {
-			return true
+		if i := refGapped(text, p); i >= 0 {
+			at(i)
 		}
 	}
 	n := cfg.MinOverlapWords
@@ -31,18 +39,19 @@ func refLeaks(cfg LeakConfig, text string) bool {
 	n = max(n, minOverlapWords)
 	grams := map[string]bool{}
 	for _, p := range cfg.SystemPrompts {
-		w, _ := refWords(p)
+		w, _, _ := refWords(p)
 		for i := 0; i+n <= len(w); i++ {
 			grams[strings.Join(w[i:i+n], " ")] = true
 		}
 	}
-	w, gaps := refWords(text)
+	w, gaps, starts := refWords(text)
 	for i := 0; i+n <= len(w); i++ {
 		if grams[strings.Join(w[i:i+n], " ")] && slices.Max(gaps[i+1:i+n]) <= wordGap {
-			return true
+			at(starts[i])
+			break
 		}
 	}
-	return false
+	return first
 }
 
 func asciiLower(s string) string {
@@ -54,8 +63,8 @@ func asciiLower(s string) string {
 }
 
 // refWords splits s into normalised words, with the bytes of separator
-// before each.
-func refWords(s string) (words []string, gaps []int) {
+// before each and the offset of each.
+func refWords(s string) (words []string, gaps, starts []int) {
 	rest, gap := s, 0
 	for rest != "" {
 		i := strings.IndexFunc(rest, isWordRune)
@@ -68,14 +77,16 @@ func refWords(s string) (words []string, gaps []int) {
 			j = len(rest)
 		}
 		words, gaps = append(words, strings.Map(unicode.ToLower, rest[:j])), append(gaps, gap)
+		starts = append(starts, len(s)-len(rest))
 		gap, rest = 0, rest[j:]
 	}
-	return words, gaps
+	return words, gaps, starts
 }
 
-// refGapped reports whether p's bytes appear in text, in order, as
-// alphanumeric bytes with at most canaryGap other bytes between them.
-func refGapped(text, p string) bool {
+// refGapped is where p's bytes first appear in text, in order, as
+// alphanumeric bytes with at most canaryGap other bytes between them, or
+// -1.
+func refGapped(text, p string) int {
 	for i := 0; i < len(text); i++ {
 		j, k, gap := i, 0, 0
 		for j < len(text) && k < len(p) {
@@ -95,29 +106,31 @@ func refGapped(text, p string) bool {
 			j++
 		}
 		if k == len(p) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // checkStream is the property every reply must have, in block mode: if
-// the reference finds a leak an event fires, and what was released holds
-// none; if it finds none, the reply comes out whole and no event fires.
+// the reference finds a leak an event fires, and nothing was released
+// from the first byte of the earliest leak on (the detector stops at the
+// first leak to end, and holds back any that began before it); if it finds
+// none, the reply comes out whole and no event fires.
 func checkStream(t *testing.T, cfg LeakConfig, pieces []string) {
 	t.Helper()
 	reply := strings.Join(pieces, "")
 	r := stream(cfg, pieces)
-	leak := refLeaks(cfg, reply)
+	first := refLeaks(cfg, reply)
 	switch {
 	case !strings.HasPrefix(reply, r.all):
 		t.Fatalf("%q: released %q, not a prefix of the reply", pieces, r.all)
-	case leak && len(r.events) == 0:
+	case first >= 0 && len(r.events) == 0:
 		t.Fatalf("%q: a leak, and no event", pieces)
-	case !leak && (len(r.events) != 0 || r.all != reply):
+	case first >= 0 && len(r.all) > first:
+		t.Fatalf("%q: released %q, past the leak at byte %d", pieces, r.all, first)
+	case first < 0 && (len(r.events) != 0 || r.all != reply):
 		t.Fatalf("%q: no leak, but events %+v, released %q", pieces, r.events, r.all)
-	case refLeaks(cfg, r.all):
-		t.Fatalf("%q: released %q, which leaks", pieces, r.all)
 	}
 }
 
