@@ -137,14 +137,27 @@ func (g *requestGuard) invisibleOnly(text, where, param string) (string, error) 
 // untrusted checks and marks content nobody in the conversation wrote: a
 // retrieved chunk or a tool result. label names it in the prompt (e.g.
 // "[1] handbook.md"); where names it in events ("chunk file-…/chunk_…").
+//
+// Where the configuration refuses (injection block, invisible reject),
+// the item is withheld from the model rather than the request refused:
+// the caller did not write it, and one planted document must not make
+// every question about its store fail. The event records the block.
 func (g *requestGuard) untrusted(label, text, where string) (string, error) {
-	clean, err := g.input(text, where, "")
-	if err != nil {
+	inv, inj := cmp.Or(g.cfg.Invisible, guard.InvisibleOff), cmp.Or(g.cfg.Injection, guard.InjectionOff)
+	clean, evs, err := guard.CheckInput(inv, inj, where, text)
+	g.add(evs...)
+	switch {
+	case errors.Is(err, guard.ErrInvisibleText), errors.Is(err, guard.ErrInjection):
+		clean = withheldNote
+	case err != nil:
 		return "", err
 	}
 	g.spotUsed = g.spotUsed || g.cfg.Spotlight != guard.SpotlightOff && g.cfg.Spotlight != ""
 	return g.spot.Wrap(label, clean), nil
 }
+
+// withheldNote stands in for untrusted content the guard refused.
+const withheldNote = "(withheld by the server: this content looked like a prompt injection or held invisible characters)"
 
 // chatMessages runs a chat request's messages through the guard: the
 // operator's prompt and the policy for the caller's system messages,
