@@ -25,6 +25,9 @@ func mixed(t *testing.T) (*Log, string) {
 		if i%3 == 0 {
 			rec.Endpoint, rec.Status, rec.Model = "/v1/models", 401, ""
 		}
+		if i%10 == 0 {
+			rec.Detail = `guard=[{"kind":"injection","action":"flag","where":"messages[0]"}]`
+		}
 		submit(t, l, rec)
 	}
 	waitFor(t, "30 rows", func() bool { return countRows(t, path) == 30 })
@@ -52,6 +55,7 @@ func TestQueryFilters(t *testing.T) {
 		{"time window", Filter{Since: start.Add(10 * time.Second), Until: start.Add(13 * time.Second)}, []int64{10, 11, 12}},
 		{"model", Filter{Model: "demo", After: 25}, []int64{26, 28, 29}},
 		{"kind", Filter{Kind: KindAdmin}, nil},
+		{"guard events", Filter{Guard: true}, []int64{10, 20, 30}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
