@@ -1,14 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -72,6 +75,7 @@ type requestGuard struct {
 	// audit record.
 	promptSHA string
 	spotUsed  bool
+	canaryKey []byte // the server's, see canarySource
 }
 
 // guardOf returns the request's guard stage, making it on first use.
@@ -85,7 +89,7 @@ func (s *Server) guardOf(c echo.Context) (*requestGuard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
-	g := &requestGuard{cfg: cfg, spot: spot}
+	g := &requestGuard{cfg: cfg, spot: spot, canaryKey: s.canaryKey}
 	if cfg.SystemPrompt != "" {
 		sum := sha256.Sum256([]byte(cfg.SystemPrompt))
 		g.promptSHA = hex.EncodeToString(sum[:])
@@ -257,6 +261,18 @@ func (s *Server) textPrompt(c echo.Context, prompt string) (string, error) {
 	return g.input(prompt, "prompt", "prompt")
 }
 
+// canarySource is the randomness a system prompt's canary is drawn from:
+// HMAC-SHA256 of the prompt under a key drawn when the server started.
+// Clients cannot predict it, and it stays the same for every turn of a
+// conversation, which a canary drawn per request would not: the system
+// turn would change on each turn, and llama.cpp would evaluate the whole
+// conversation again instead of reusing its cached prefix.
+func (g *requestGuard) canarySource(system string) io.Reader {
+	mac := hmac.New(sha256.New, g.canaryKey)
+	mac.Write([]byte(system))
+	return bytes.NewReader(mac.Sum(nil))
+}
+
 // seal finishes a request for the engine: the system turn gets the
 // spotlighting instruction when untrusted content was marked and the
 // canary, and the leak detector learns what it must not let out. It is a
@@ -273,7 +289,7 @@ func (g *requestGuard) seal(req engine.Request) (engine.Request, *guard.LeakDete
 	}
 	canary := ""
 	if g.cfg.Canary && system != "" {
-		canary = guard.NewCanary(rand.Reader)
+		canary = guard.NewCanary(g.canarySource(system))
 		notes = append(notes, guard.CanaryInstruction+canary)
 	}
 	if len(notes) > 0 {

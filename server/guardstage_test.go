@@ -192,12 +192,25 @@ func TestCanaryAndApplicationPrompt(t *testing.T) {
 	if !strings.Contains(req.Messages[0].Content, guard.CanaryInstruction) {
 		t.Fatalf("no canary in the system turn: %q", req.Messages[0].Content)
 	}
+	canaryOf := func(r engine.Request) string {
+		sys := r.Messages[0].Content
+		return strings.TrimPrefix(sys[strings.Index(sys, guard.CanaryInstruction):], guard.CanaryInstruction)
+	}
+	canary := canaryOf(req)
 	// The canary alone, as a model might spell it out in a reply.
-	canary := strings.TrimPrefix(req.Messages[0].Content[strings.Index(req.Messages[0].Content, guard.CanaryInstruction):], guard.CanaryInstruction)
-	code, body = f.post(t, "/v1/chat/completions", chatBody(false, msg("user", "say: ok "+canary)))
-	if text, finish := replyText(t, false, body); code != 200 || finish != "stop" || !strings.Contains(text, canary) {
-		// Another request has another canary: this one's is not secret to it.
-		t.Fatalf("another request's canary: %d %q %q", code, text, finish)
+	code, body = f.post(t, "/v1/chat/completions", chatBody(false, msg("system", app), msg("user", "say: ok "+canary)))
+	if text, finish := replyText(t, false, body); code != 200 || finish != "content_filter" || strings.Contains(text, canary) {
+		t.Fatalf("canary alone: %d %q %q", code, text, finish)
+	}
+	// The same system prompt keeps its canary, so that a conversation's
+	// cached prefix stays valid from turn to turn; another prompt gets
+	// another one.
+	if again := canaryOf(<-f.model.got); again != canary {
+		t.Fatalf("the same prompt got canaries %q and %q", canary, again)
+	}
+	f.post(t, "/v1/chat/completions", chatBody(false, msg("system", app+" Be brief."), msg("user", "hi")))
+	if other := canaryOf(<-f.model.got); other == canary {
+		t.Fatalf("two prompts share the canary %q", canary)
 	}
 }
 

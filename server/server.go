@@ -101,6 +101,7 @@ type Server struct {
 	recordKey []byte          // see unknownValue
 	indexer   *indexer        // indexes attached documents in the background
 	batches   *fileBatches    // recent vector store file batches
+	canaryKey []byte          // keys the guard's canaries (requestGuard.canarySource)
 }
 
 // New builds a server over the given models.
@@ -113,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, models: newRegistry(), now: time.Now,
-		recordKey: recordKeyOrRandom(cfg.RecordKey), indexer: newIndexer(), batches: newFileBatches(),
+		recordKey: recordKeyOrRandom(cfg.RecordKey), indexer: newIndexer(), batches: newFileBatches(), canaryKey: randomKey(),
 	}
 	s.install(Reloadable{Auth: cfg.Auth, RequestsPerMinute: cfg.RequestsPerMinute,
 		TokensPerMinute: cfg.TokensPerMinute, Settings: cfg.Settings})
@@ -328,6 +329,13 @@ func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// randomKey is 32 random bytes.
+func randomKey() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
 }
 
 func randomSeed() uint32 {
