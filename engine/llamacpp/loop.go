@@ -72,6 +72,7 @@ func (l *decodeLoop) run() {
 		if l.fill() == 0 {
 			continue
 		}
+		l.m.live.steps.Add(1)
 		if err := l.m.lctx.Decode(l.batch); err != nil {
 			l.m.log.Error("decode failed", "err", err, "tokens", l.batch.NumTokens())
 			l.failAll(fmt.Errorf("decode: %w", err))

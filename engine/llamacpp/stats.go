@@ -13,6 +13,7 @@ import (
 type liveStats struct {
 	busy     atomic.Int64 // slots holding a request
 	kvUsed   atomic.Int64 // tokens whose KV cells the sequences hold
+	steps    atomic.Int64 // llama_decode calls: fewer than requests when they share steps
 	loadTime time.Duration
 }
 
