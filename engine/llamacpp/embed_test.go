@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// Prompts get the batch budget in arrival order, not slot order: a low slot
+// refilled step after step (one caller's embedding inputs) must not keep
+// an older prompt in a higher slot waiting.
+func TestEmbedPromptsFillOldestFirst(t *testing.T) {
+	l := &decodeLoop{slots: []*slot{
+		{seq: 0, arrival: 7, pending: []int{1}},
+		nil,
+		{seq: 2, arrival: 3, pending: []int{1}},
+		{seq: 3, arrival: 1}, // generating: no prompt left
+		{seq: 4, arrival: 5, pending: []int{1}},
+	}}
+	var got []int
+	for _, s := range l.waitingPrompts() {
+		got = append(got, s.seq)
+	}
+	if !slices.Equal(got, []int{2, 4, 0}) {
+		t.Errorf("prompt order %v, want [2 4 0]", got)
 	}
 }

@@ -1,9 +1,12 @@
 package llamacpp
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"runtime"
+	"slices"
 
 	"github.com/ollama/ollama/llama"
 
@@ -36,6 +39,8 @@ type slot struct {
 
 	embedAt []int     // batch indices of this step's hidden states an embedding needs
 	sum     []float32 // hidden states collected so far for an embedding
+
+	arrival uint64 // admission order, which decides whose prompt is decoded first
 }
 
 // decodeLoop owns the llama.cpp context: only its goroutine calls into it,
@@ -49,6 +54,10 @@ type decodeLoop struct {
 	// finished request leaves them in place, so the next request sharing a
 	// prefix (the next turn of a chat) skips evaluating that prefix.
 	cached [][]int
+
+	arrivals uint64  // requests admitted so far
+	yield    bool    // callers may be about to submit: a slot was released, or the loop woke
+	prompts  []*slot // fill's scratch: the slots with prompt tokens pending
 }
 
 func newDecodeLoop(m *Model) (*decodeLoop, error) {
@@ -90,10 +99,12 @@ func (l *decodeLoop) admit() bool {
 		if l.idle() {
 			select {
 			case r = <-l.m.submit:
+				l.yield = true // its caller may have sent more at once, still on their way
 			case <-l.m.stop:
 				return false
 			}
 		} else {
+			l.yieldToCallers()
 			select {
 			case r = <-l.m.submit:
 			case <-l.m.stop:
@@ -103,6 +114,8 @@ func (l *decodeLoop) admit() bool {
 			}
 		}
 		s := l.newSlot(r)
+		l.arrivals++
+		s.arrival = l.arrivals
 		l.slots[s.seq] = s
 	}
 	select {
@@ -110,6 +123,20 @@ func (l *decodeLoop) admit() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// yieldToCallers lets runnable callers run before the loop looks for more
+// work without waiting, at most once per step and only when some may be
+// about to submit: those whose requests the last step finished, or the
+// rest of a burst whose first request woke the loop. The loop itself woke
+// them, so the scheduler would run them only once it blocks, in the next
+// decode; a caller that submits again at once (Embed's workers, one input
+// after another) would miss this step and leave its slot idle through it.
+func (l *decodeLoop) yieldToCallers() {
+	if l.yield {
+		l.yield = false
+		runtime.Gosched()
 	}
 }
 
@@ -241,10 +268,7 @@ func (l *decodeLoop) fill() int {
 		s.pos++
 		budget--
 	}
-	for _, s := range l.slots {
-		if s == nil || len(s.pending) == 0 {
-			continue
-		}
+	for _, s := range l.waitingPrompts() {
 		n := min(len(s.pending), budget)
 		if s.req.embed && l.m.llamaPooling != poolNone && n < len(s.pending) {
 			continue // llama.cpp pools within one batch: wait for room for all of it
@@ -269,6 +293,22 @@ func (l *decodeLoop) fill() int {
 		budget -= n
 	}
 	return l.batch.NumTokens()
+}
+
+// waitingPrompts lists the slots with prompt tokens pending, oldest request
+// first. In slot order, a low slot that keeps getting new prompts (one
+// caller's stream of embedding inputs) could take the batch budget step
+// after step from a prompt in a higher one; in arrival order each waits at
+// most for the prompts admitted before it.
+func (l *decodeLoop) waitingPrompts() []*slot {
+	l.prompts = l.prompts[:0]
+	for _, s := range l.slots {
+		if s != nil && len(s.pending) > 0 {
+			l.prompts = append(l.prompts, s)
+		}
+	}
+	slices.SortFunc(l.prompts, func(a, b *slot) int { return cmp.Compare(a.arrival, b.arrival) })
+	return l.prompts
 }
 
 // sample picks the next token for every slot whose logits were computed,
@@ -318,6 +358,7 @@ func (l *decodeLoop) sampleOne(s *slot) {
 // request that shares their prefix.
 func (l *decodeLoop) release(s *slot) {
 	l.slots[s.seq] = nil
+	l.yield = true
 }
 
 // failAll ends every running request. A failed decode may have left their

@@ -42,7 +42,9 @@ func (m *Model) Stats() engine.Stats {
 		Busy:     busy,
 		// A ticket is held from admission until Generate returns, so the
 		// tickets not matched by a busy slot are requests waiting for one
-		// or handing their last tokens to the client.
+		// or handing their last tokens to the client. An Embed call holds
+		// one ticket for up to Parallel slots, so while one runs this can
+		// count fewer waiting than there are.
 		Waiting:     max(0, len(m.tickets)-busy),
 		QueueLimit:  m.cfg.Queue,
 		KVCells:     m.cfg.Context * m.cfg.Parallel,
