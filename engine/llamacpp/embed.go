@@ -109,7 +109,11 @@ func (m *Model) embedAll(ctx context.Context, prompts [][]int) ([]engine.Embeddi
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < len(prompts); i = int(next.Add(1)) - 1 {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(prompts) {
+					return
+				}
 				if err := ctx.Err(); err != nil {
 					fail(err)
 					return
