@@ -58,6 +58,7 @@ type decodeLoop struct {
 	arrivals uint64  // requests admitted so far
 	yield    bool    // callers may be about to submit: a slot was released, or the loop woke
 	prompts  []*slot // fill's scratch: the slots with prompt tokens pending
+	take     []int   // fill's scratch: prompt tokens each sequence gets this step
 }
 
 func newDecodeLoop(m *Model) (*decodeLoop, error) {
@@ -65,7 +66,8 @@ func newDecodeLoop(m *Model) (*decodeLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel), cached: make([][]int, m.cfg.Parallel)}, nil
+	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel), cached: make([][]int, m.cfg.Parallel),
+		take: make([]int, m.cfg.Parallel)}, nil
 }
 
 func (l *decodeLoop) run() {
@@ -268,31 +270,47 @@ func (l *decodeLoop) fill() int {
 		s.pos++
 		budget--
 	}
+	// The budget goes to the oldest prompts first, but their tokens go into
+	// the batch in sequence order: with several sequences (Parallel > 1)
+	// llama.cpp splits a batch into ubatches of consecutive sequence IDs,
+	// and one out of order would start another, another pass over the
+	// model.
 	for _, s := range l.waitingPrompts() {
 		n := min(len(s.pending), budget)
 		if s.req.embed && l.m.llamaPooling != poolNone && n < len(s.pending) {
 			continue // llama.cpp pools within one batch: wait for room for all of it
 		}
-		s.logitsAt = -1
-		for i, tok := range s.pending[:n] {
-			last := i == n-1 && n == len(s.pending)
-			output := last
-			if s.req.embed {
-				output = l.embedOutput(i, s.pos-i, n, n == len(s.pending))
-				if output {
-					s.embedAt = append(s.embedAt, l.batch.NumTokens())
-				}
-			} else if last {
-				s.logitsAt = l.batch.NumTokens()
-			}
-			l.batch.Add(tok, nil, s.pos, output, s.seq)
-			s.pos++
-		}
-		l.cached[s.seq] = append(l.cached[s.seq], s.pending[:n]...)
-		s.pending = s.pending[n:]
+		l.take[s.seq] = n
 		budget -= n
 	}
+	for _, s := range l.slots {
+		if s != nil && l.take[s.seq] > 0 {
+			l.addPrompt(s, l.take[s.seq])
+			l.take[s.seq] = 0
+		}
+	}
 	return l.batch.NumTokens()
+}
+
+// addPrompt adds the next n of s's prompt tokens to the batch.
+func (l *decodeLoop) addPrompt(s *slot, n int) {
+	s.logitsAt = -1
+	for i, tok := range s.pending[:n] {
+		last := i == n-1 && n == len(s.pending)
+		output := last
+		if s.req.embed {
+			output = l.embedOutput(i, s.pos-i, n, n == len(s.pending))
+			if output {
+				s.embedAt = append(s.embedAt, l.batch.NumTokens())
+			}
+		} else if last {
+			s.logitsAt = l.batch.NumTokens()
+		}
+		l.batch.Add(tok, nil, s.pos, output, s.seq)
+		s.pos++
+	}
+	l.cached[s.seq] = append(l.cached[s.seq], s.pending[:n]...)
+	s.pending = s.pending[n:]
 }
 
 // waitingPrompts lists the slots with prompt tokens pending, oldest request
