@@ -89,11 +89,15 @@ func TestEmbedManyInputsAsAlone(t *testing.T) {
 			if len(got) != len(want) {
 				t.Fatalf("%d embeddings for %d inputs", len(got), len(want))
 			}
+			worst := 0.0
 			for i := range want {
-				if d := maxDiff(got[i].Vector, want[i].Vector); d > 1e-5 || got[i].Tokens != want[i].Tokens {
+				d := maxDiff(got[i].Vector, want[i].Vector)
+				if d > 1e-5 || got[i].Tokens != want[i].Tokens {
 					t.Errorf("input %d (%q): differs from alone by %g, %d tokens vs %d", i, inputs[i].Text, d, got[i].Tokens, want[i].Tokens)
 				}
+				worst = max(worst, d)
 			}
+			t.Logf("largest difference from alone: %g", worst)
 		})
 	}
 }
@@ -169,6 +173,26 @@ func TestEmbedCancelledFreesSlots(t *testing.T) {
 	defer cancel()
 	if got, err := m.Embed(ctx, inputs[:2*parallel]); err != nil || len(got) != 2*parallel {
 		t.Errorf("the call after: %d embeddings, %v", len(got), err)
+	}
+}
+
+// Closing the model mid-call fails the call with ErrClosed, whether an
+// input was in the loop or still waiting for a slot.
+func TestEmbedClosedMidCall(t *testing.T) {
+	m := loadDemo(t, 2)
+	inputs := make([]engine.EmbedInput, engine.MaxEmbedInputs)
+	for i := range inputs {
+		inputs[i] = engine.EmbedInput{Text: fmt.Sprintf("%d %s", i, strings.Repeat("the cat sat on the mat. ", 20))}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Embed(context.Background(), inputs)
+		done <- err
+	}()
+	waitFor(t, "a decode step", func() bool { return m.live.steps.Load() > 0 })
+	m.Close()
+	if err := <-done; !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("call on a closing model: %v, want ErrClosed", err)
 	}
 }
 
