@@ -59,7 +59,11 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS) $(VEC_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
+<<<<<<< HEAD
 .PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-guard build-variant vet clean \
+=======
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-ingest build-variant vet clean \
+>>>>>>> embedbatch
 	cpu-variants install cuda cuda-backend cuda-src docker
 
 all: build
@@ -218,6 +222,15 @@ bench-guard:
 # Needs no llama.cpp: only SQLite and sqlite-vec are compiled.
 bench-docbase:
 	$(GO) test -run '^$$' -bench '^BenchmarkSearch' -benchtime $(or $(DOCBASE_BENCHTIME),200x) -timeout 120m ./store/docbase/
+
+# bench-ingest measures document ingest in the engine alone (engine/llamacpp
+# BenchmarkEmbedChunks): chunks/s embedding 256 chunks of 100-200 tokens in
+# calls of 64, as the document base does, one input at a time (parallel=1)
+# against inputs decoded together, for the demo model and a MiniLM-shape
+# BERT with random weights. It compiles llama.cpp with the flags above
+# (minutes, the first time); INGEST_COUNT=3 repeats each for the spread.
+bench-ingest: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkEmbedChunks' -benchtime $(or $(INGEST_BENCHTIME),1x) -count $(or $(INGEST_COUNT),1) -timeout 60m ./engine/llamacpp/
 
 # bench-hash compares `warden models verify` (open, checks, full SHA-256,
 # header parse) with sha256sum on the same page-cached file, alternating

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -67,12 +69,30 @@ func TestEmbedModelPooledByLlamaCpp(t *testing.T) {
 	}
 }
 
+// bertShape is the size of a BERT model writeBERTShape writes.
+type bertShape struct {
+	embd, ff, heads, layers, ctx int
+	vocab                        int      // tokens in all, at least 104 + len(words)
+	words                        []string // whole-word tokens, from ID 104 on
+}
+
+// tinyBERT is one layer, 32 wide, with a six-word vocabulary.
+var tinyBERT = bertShape{embd: 32, ff: 64, heads: 2, layers: 1, ctx: 128, vocab: 110,
+	words: []string{"the", "cat", "sat", "a", "dog", "ran"}}
+
 // writeBERT writes a one-layer BERT with random weights, 32 wide, and a
 // WordPiece vocabulary with BERT's special tokens at their usual IDs.
-func writeBERT(t *testing.T) string {
+func writeBERT(t testing.TB) string {
 	t.Helper()
-	const embd, ff, ctx = 32, 64, 128
-	vocab := make([]string, 110)
+	return writeBERTShape(t, tinyBERT)
+}
+
+// writeBERTShape writes a BERT of the given shape with random weights,
+// the same for the same shape, with mean pooling.
+func writeBERTShape(t testing.TB, shape bertShape) string {
+	t.Helper()
+	embd, ff, ctx := uint64(shape.embd), uint64(shape.ff), uint64(shape.ctx)
+	vocab := make([]string, shape.vocab)
 	types := make([]int32, len(vocab))
 	for i := range vocab {
 		vocab[i], types[i] = fmt.Sprintf("[unused%d]", i), 1
@@ -80,7 +100,7 @@ func writeBERT(t *testing.T) string {
 	for id, s := range map[int]string{0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]"} {
 		vocab[id], types[id] = s, 3
 	}
-	for i, w := range []string{"the", "cat", "sat", "a", "dog", "ran"} {
+	for i, w := range shape.words {
 		vocab[104+i] = "\u2581" + w // llama.cpp's WPM vocabulary marks word starts
 	}
 	kvs := []gguf.KV{
@@ -88,8 +108,8 @@ func writeBERT(t *testing.T) string {
 		{Key: "bert.context_length", Value: gguf.Scalar(uint32(ctx))},
 		{Key: "bert.embedding_length", Value: gguf.Scalar(uint32(embd))},
 		{Key: "bert.feed_forward_length", Value: gguf.Scalar(uint32(ff))},
-		{Key: "bert.block_count", Value: gguf.Scalar(uint32(1))},
-		{Key: "bert.attention.head_count", Value: gguf.Scalar(uint32(2))},
+		{Key: "bert.block_count", Value: gguf.Scalar(uint32(shape.layers))},
+		{Key: "bert.attention.head_count", Value: gguf.Scalar(uint32(shape.heads))},
 		{Key: "bert.attention.layer_norm_epsilon", Value: gguf.Scalar(float32(1e-12))},
 		{Key: "bert.attention.causal", Value: gguf.Scalar(false)},
 		{Key: "bert.pooling_type", Value: gguf.Scalar(uint32(poolMean))},
@@ -102,18 +122,23 @@ func writeBERT(t *testing.T) string {
 		"position_embd.weight":   {embd, ctx},
 		"token_embd_norm.weight": {embd}, "token_embd_norm.bias": {embd},
 	}
-	for _, n := range []string{"attn_q", "attn_k", "attn_v", "attn_output"} {
-		shapes["blk.0."+n+".weight"], shapes["blk.0."+n+".bias"] = []uint64{embd, embd}, []uint64{embd}
+	for b := range shape.layers {
+		blk := fmt.Sprintf("blk.%d.", b)
+		for _, n := range []string{"attn_q", "attn_k", "attn_v", "attn_output"} {
+			shapes[blk+n+".weight"], shapes[blk+n+".bias"] = []uint64{embd, embd}, []uint64{embd}
+		}
+		for _, n := range []string{"attn_output_norm", "layer_output_norm"} {
+			shapes[blk+n+".weight"], shapes[blk+n+".bias"] = []uint64{embd}, []uint64{embd}
+		}
+		shapes[blk+"ffn_up.weight"], shapes[blk+"ffn_up.bias"] = []uint64{embd, ff}, []uint64{ff}
+		shapes[blk+"ffn_down.weight"], shapes[blk+"ffn_down.bias"] = []uint64{ff, embd}, []uint64{embd}
 	}
-	for _, n := range []string{"attn_output_norm", "layer_output_norm"} {
-		shapes["blk.0."+n+".weight"], shapes["blk.0."+n+".bias"] = []uint64{embd}, []uint64{embd}
-	}
-	shapes["blk.0.ffn_up.weight"], shapes["blk.0.ffn_up.bias"] = []uint64{embd, ff}, []uint64{ff}
-	shapes["blk.0.ffn_down.weight"], shapes["blk.0.ffn_down.bias"] = []uint64{ff, embd}, []uint64{embd}
 
+	// In name order, so that the random weights go to the same tensors
+	// on every run.
 	var tensors []gguf.TensorInfo
-	for name, dims := range shapes {
-		tensors = append(tensors, gguf.TensorInfo{Name: name, Type: gguf.TypeF32, Dims: dims})
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		tensors = append(tensors, gguf.TensorInfo{Name: name, Type: gguf.TypeF32, Dims: shapes[name]})
 	}
 	enc, err := gguf.NewEncoder(kvs, tensors)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/ollama/ollama/llama"
@@ -62,9 +64,10 @@ func goPooling(declared pooling) pooling {
 	return poolLast
 }
 
-// Embed returns one unit-length vector per input, in order. Inputs run one
-// after another in a single slot; the call counts as one request against
-// the queue.
+// Embed returns one unit-length vector per input, in order. Up to Parallel
+// inputs are in the decode loop at once, each in its own slot, so that they
+// share its decode steps; the call still counts as one request against the
+// queue.
 func (m *Model) Embed(ctx context.Context, inputs []engine.EmbedInput) ([]engine.Embedding, error) {
 	if len(inputs) == 0 || len(inputs) > engine.MaxEmbedInputs {
 		return nil, &engine.InvalidError{Param: "input", Message: fmt.Sprintf("input must have 1 to %d entries", engine.MaxEmbedInputs)}
@@ -78,13 +81,58 @@ func (m *Model) Embed(ctx context.Context, inputs []engine.EmbedInput) ([]engine
 		return nil, err
 	}
 	defer release()
+	return m.embedAll(ctx, prompts)
+}
+
+// embedAll embeds prompts through at most Parallel workers, each with one
+// request in the loop at a time. More would gain nothing, as the loop
+// decodes at most Parallel sequences together, and would only wait for a
+// slot against QueueTimeout. Each request takes its own slot when the
+// loop admits it, and the loop never waits on a caller (its mailboxes do
+// not block), so the workers cannot hold up one another or the loop. The
+// first error, or the end of ctx, stops the rest: their requests' contexts
+// end, and the loop drops them before its next step.
+func (m *Model) embedAll(ctx context.Context, prompts [][]int) ([]engine.Embedding, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	out := make([]engine.Embedding, len(prompts))
-	for i, tokens := range prompts {
-		vec, err := m.embedOne(ctx, tokens)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = engine.Embedding{Vector: vec, Tokens: len(tokens)}
+	var (
+		next  atomic.Int64 // index of the next prompt to take
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	for range min(m.cfg.Parallel, len(prompts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(prompts) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					fail(err)
+					return
+				}
+				vec, err := m.embedOne(ctx, prompts[i])
+				if err != nil {
+					if ctx.Err() == nil { // not merely stopped by another's failure or the caller
+						err = fmt.Errorf("embed input[%d]: %w", i, err)
+					}
+					fail(err)
+					return
+				}
+				out[i] = engine.Embedding{Vector: vec, Tokens: len(prompts[i])}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
 	}
 	return out, nil
 }

@@ -1,9 +1,12 @@
 package llamacpp
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"runtime"
+	"slices"
 
 	"github.com/ollama/ollama/llama"
 
@@ -36,6 +39,8 @@ type slot struct {
 
 	embedAt []int     // batch indices of this step's hidden states an embedding needs
 	sum     []float32 // hidden states collected so far for an embedding
+
+	arrival uint64 // admission order, which decides whose prompt is decoded first
 }
 
 // decodeLoop owns the llama.cpp context: only its goroutine calls into it,
@@ -49,6 +54,11 @@ type decodeLoop struct {
 	// finished request leaves them in place, so the next request sharing a
 	// prefix (the next turn of a chat) skips evaluating that prefix.
 	cached [][]int
+
+	arrivals uint64  // requests admitted so far
+	yield    bool    // callers may be about to submit: a slot was released, or the loop woke
+	prompts  []*slot // fill's scratch: the slots with prompt tokens pending
+	take     []int   // fill's scratch: prompt tokens each sequence gets this step
 }
 
 func newDecodeLoop(m *Model) (*decodeLoop, error) {
@@ -56,7 +66,8 @@ func newDecodeLoop(m *Model) (*decodeLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel), cached: make([][]int, m.cfg.Parallel)}, nil
+	return &decodeLoop{m: m, batch: batch, slots: make([]*slot, m.cfg.Parallel), cached: make([][]int, m.cfg.Parallel),
+		take: make([]int, m.cfg.Parallel)}, nil
 }
 
 func (l *decodeLoop) run() {
@@ -72,6 +83,7 @@ func (l *decodeLoop) run() {
 		if l.fill() == 0 {
 			continue
 		}
+		l.m.live.steps.Add(1)
 		if err := l.m.lctx.Decode(l.batch); err != nil {
 			l.m.log.Error("decode failed", "err", err, "tokens", l.batch.NumTokens())
 			l.failAll(fmt.Errorf("decode: %w", err))
@@ -89,10 +101,12 @@ func (l *decodeLoop) admit() bool {
 		if l.idle() {
 			select {
 			case r = <-l.m.submit:
+				l.yield = true // its caller may have sent more at once, still on their way
 			case <-l.m.stop:
 				return false
 			}
 		} else {
+			l.yieldToCallers()
 			select {
 			case r = <-l.m.submit:
 			case <-l.m.stop:
@@ -102,6 +116,8 @@ func (l *decodeLoop) admit() bool {
 			}
 		}
 		s := l.newSlot(r)
+		l.arrivals++
+		s.arrival = l.arrivals
 		l.slots[s.seq] = s
 	}
 	select {
@@ -109,6 +125,20 @@ func (l *decodeLoop) admit() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// yieldToCallers lets runnable callers run before the loop looks for more
+// work without waiting, at most once per step and only when some may be
+// about to submit: those whose requests the last step finished, or the
+// rest of a burst whose first request woke the loop. The loop itself woke
+// them, so the scheduler would run them only once it blocks, in the next
+// decode; a caller that submits again at once (Embed's workers, one input
+// after another) would miss this step and leave its slot idle through it.
+func (l *decodeLoop) yieldToCallers() {
+	if l.yield {
+		l.yield = false
+		runtime.Gosched()
 	}
 }
 
@@ -240,34 +270,63 @@ func (l *decodeLoop) fill() int {
 		s.pos++
 		budget--
 	}
-	for _, s := range l.slots {
-		if s == nil || len(s.pending) == 0 {
-			continue
-		}
+	// The budget goes to the oldest prompts first, but their tokens go into
+	// the batch in sequence order: with several sequences (Parallel > 1)
+	// llama.cpp splits a batch into ubatches of consecutive sequence IDs,
+	// and one out of order would start another, another pass over the
+	// model.
+	for _, s := range l.waitingPrompts() {
 		n := min(len(s.pending), budget)
 		if s.req.embed && l.m.llamaPooling != poolNone && n < len(s.pending) {
 			continue // llama.cpp pools within one batch: wait for room for all of it
 		}
-		s.logitsAt = -1
-		for i, tok := range s.pending[:n] {
-			last := i == n-1 && n == len(s.pending)
-			output := last
-			if s.req.embed {
-				output = l.embedOutput(i, s.pos-i, n, n == len(s.pending))
-				if output {
-					s.embedAt = append(s.embedAt, l.batch.NumTokens())
-				}
-			} else if last {
-				s.logitsAt = l.batch.NumTokens()
-			}
-			l.batch.Add(tok, nil, s.pos, output, s.seq)
-			s.pos++
-		}
-		l.cached[s.seq] = append(l.cached[s.seq], s.pending[:n]...)
-		s.pending = s.pending[n:]
+		l.take[s.seq] = n
 		budget -= n
 	}
+	for _, s := range l.slots {
+		if s != nil && l.take[s.seq] > 0 {
+			l.addPrompt(s, l.take[s.seq])
+			l.take[s.seq] = 0
+		}
+	}
 	return l.batch.NumTokens()
+}
+
+// addPrompt adds the next n of s's prompt tokens to the batch.
+func (l *decodeLoop) addPrompt(s *slot, n int) {
+	s.logitsAt = -1
+	for i, tok := range s.pending[:n] {
+		last := i == n-1 && n == len(s.pending)
+		output := last
+		if s.req.embed {
+			output = l.embedOutput(i, s.pos-i, n, n == len(s.pending))
+			if output {
+				s.embedAt = append(s.embedAt, l.batch.NumTokens())
+			}
+		} else if last {
+			s.logitsAt = l.batch.NumTokens()
+		}
+		l.batch.Add(tok, nil, s.pos, output, s.seq)
+		s.pos++
+	}
+	l.cached[s.seq] = append(l.cached[s.seq], s.pending[:n]...)
+	s.pending = s.pending[n:]
+}
+
+// waitingPrompts lists the slots with prompt tokens pending, oldest request
+// first. In slot order, a low slot that keeps getting new prompts (one
+// caller's stream of embedding inputs) could take the batch budget step
+// after step from a prompt in a higher one; in arrival order each waits at
+// most for the prompts admitted before it.
+func (l *decodeLoop) waitingPrompts() []*slot {
+	l.prompts = l.prompts[:0]
+	for _, s := range l.slots {
+		if s != nil && len(s.pending) > 0 {
+			l.prompts = append(l.prompts, s)
+		}
+	}
+	slices.SortFunc(l.prompts, func(a, b *slot) int { return cmp.Compare(a.arrival, b.arrival) })
+	return l.prompts
 }
 
 // sample picks the next token for every slot whose logits were computed,
@@ -317,6 +376,7 @@ func (l *decodeLoop) sampleOne(s *slot) {
 // request that shares their prefix.
 func (l *decodeLoop) release(s *slot) {
 	l.slots[s.seq] = nil
+	l.yield = true
 }
 
 // failAll ends every running request. A failed decode may have left their

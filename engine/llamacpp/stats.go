@@ -13,6 +13,7 @@ import (
 type liveStats struct {
 	busy     atomic.Int64 // slots holding a request
 	kvUsed   atomic.Int64 // tokens whose KV cells the sequences hold
+	steps    atomic.Int64 // llama_decode calls: fewer than requests when they share steps
 	loadTime time.Duration
 }
 
@@ -41,7 +42,9 @@ func (m *Model) Stats() engine.Stats {
 		Busy:     busy,
 		// A ticket is held from admission until Generate returns, so the
 		// tickets not matched by a busy slot are requests waiting for one
-		// or handing their last tokens to the client.
+		// or handing their last tokens to the client. An Embed call holds
+		// one ticket for up to Parallel slots, so while one runs this can
+		// count fewer waiting than there are.
 		Waiting:     max(0, len(m.tickets)-busy),
 		QueueLimit:  m.cfg.Queue,
 		KVCells:     m.cfg.Context * m.cfg.Parallel,
