@@ -59,11 +59,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS) $(VEC_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-<<<<<<< HEAD
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-guard build-variant vet clean \
-=======
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-ingest build-variant vet clean \
->>>>>>> embedbatch
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-guard bench-ingest build-variant vet clean \
 	cpu-variants install cuda cuda-backend cuda-src docker
 
 all: build
