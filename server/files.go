@@ -67,7 +67,7 @@ func (s *Server) createFile(c echo.Context) error {
 	if err != nil {
 		return extractError(err)
 	}
-	f, err := db.CreateFile(r.Context(), comp, up.filename, up.purpose, mediaType(doc.Format), up.data)
+	f, err := db.CreateFile(r.Context(), comp, up.filename, up.purpose, extract.MediaType(doc.Format), up.data)
 	if err != nil {
 		return docError(err, "file", "")
 	}
@@ -75,24 +75,6 @@ func (s *Server) createFile(c echo.Context) error {
 	x.action = "file.upload"
 	x.detail = fmt.Sprintf("file=%s bytes=%d format=%s sha256=%s compartment=%s", f.ID, f.Bytes, doc.Format, f.SHA256, comp)
 	return c.JSON(http.StatusOK, fileJSON(f))
-}
-
-// mediaType names a format extraction knows by its media type, which the
-// file keeps so that indexing reads it the same way again.
-func mediaType(format string) string {
-	switch format {
-	case "markdown":
-		return "text/markdown"
-	case "html":
-		return "text/html"
-	case "json":
-		return "application/json"
-	case "csv":
-		return "text/csv"
-	case "pdf":
-		return "application/pdf"
-	}
-	return "text/plain"
 }
 
 func (s *Server) maxUploadBytes() int64 {

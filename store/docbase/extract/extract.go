@@ -32,6 +32,24 @@ const (
 	FormatPDF      = "pdf"
 )
 
+// MediaType is the canonical media type of a format, which a file keeps so
+// that Text reads it the same way again; text/plain for an unknown one.
+func MediaType(format string) string {
+	switch format {
+	case FormatMarkdown:
+		return "text/markdown"
+	case FormatHTML:
+		return "text/html"
+	case FormatJSON:
+		return "application/json"
+	case FormatCSV:
+		return "text/csv"
+	case FormatPDF:
+		return "application/pdf"
+	}
+	return "text/plain"
+}
+
 // supported is the list named in ErrUnsupported messages.
 const supported = ".txt, .text, .log, .md, .markdown, .html, .htm, .json, .csv, .pdf"
 
