@@ -31,6 +31,8 @@ type guardOptions struct {
 	leak             string
 	canary           bool
 	secretsFile      string
+
+	parsed server.Guard // what parse made of the above, files read
 }
 
 func (g *guardOptions) register(f *pflag.FlagSet) {
@@ -42,6 +44,14 @@ func (g *guardOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&g.leak, "leak", string(guard.ActionBlock), "a reply leaking the canary, the system prompt or a secret: block (cut, finish_reason content_filter), flag (audited) or off")
 	f.BoolVar(&g.canary, "canary", true, "add a random canary to each request's system prompt and watch the reply for it")
 	f.StringVar(&g.secretsFile, "secrets-file", "", "file of strings no reply may contain, one a line")
+}
+
+// parse checks the options and reads the files they name, once, into
+// g.parsed.
+func (g *guardOptions) parse() error {
+	var err error
+	g.parsed, err = g.build()
+	return err
 }
 
 // build checks the options and reads the files they name.

@@ -159,7 +159,7 @@ func (o *serveOptions) validate() error {
 	if err := o.docs.validate(); err != nil {
 		return err
 	}
-	if _, err := o.guard.build(); err != nil {
+	if err := o.guard.parse(); err != nil {
 		return err
 	}
 	if err := o.audit.parse(); err != nil {
@@ -241,11 +241,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		info := embedModel.Info()
 		embedInfo = &info
 	}
-	guardCfg, err := o.guard.build()
-	if err != nil {
-		return err
-	}
-	logGuard(log, guardCfg)
+	logGuard(log, o.guard.parsed)
 	recordStart(ctx, auditLog, choice, embedInfo, o.auth.enabled, log)
 	go purgeEvery(ctx, auditLog, o.audit.retention, log)
 
@@ -264,7 +260,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		MetricsRole:       o.metricsRole,
 		RecordKey:         server.DeriveRecordKey(auditKey),
 		Docs:              docs,
-		Guard:             guardCfg,
+		Guard:             o.guard.parsed,
 	}
 	revs, err := dir.OpenRevocations(ctx, o.audit.reasonRedactor())
 	if err != nil {
