@@ -279,8 +279,7 @@ func (g *requestGuard) canarySource(system string) io.Reader {
 // function of the request alone, so each choice seals alike.
 func (g *requestGuard) seal(req engine.Request) (engine.Request, *guard.LeakDetector) {
 	var system string
-	msgs := req.Messages
-	if len(msgs) > 0 && msgs[0].Role == chat.RoleSystem {
+	if msgs := req.Messages; len(msgs) > 0 && msgs[0].Role == chat.RoleSystem {
 		system = msgs[0].Content
 	}
 	var notes []string
@@ -293,17 +292,7 @@ func (g *requestGuard) seal(req engine.Request) (engine.Request, *guard.LeakDete
 		notes = append(notes, guard.CanaryInstruction+canary)
 	}
 	if len(notes) > 0 {
-		sealed := append([]string{system}, notes...)
-		if system == "" {
-			sealed = notes
-		}
-		head := chat.Message{Role: chat.RoleSystem, Content: strings.Join(sealed, "\n\n")}
-		if system != "" {
-			msgs = append([]chat.Message{head}, msgs[1:]...)
-		} else {
-			msgs = append([]chat.Message{head}, msgs...)
-		}
-		req.Messages = msgs
+		req.Messages = appendToSystem(req.Messages, notes...)
 	}
 	if g.cfg.Leak == "" {
 		return req, nil
@@ -313,6 +302,17 @@ func (g *requestGuard) seal(req engine.Request) (engine.Request, *guard.LeakDete
 		prompts = append(prompts, system)
 	}
 	return req, guard.NewLeakDetector(guard.LeakConfig{Canary: canary, SystemPrompts: prompts, Secrets: g.cfg.Secrets, Action: g.cfg.Leak})
+}
+
+// appendToSystem adds notes to the end of the leading system turn, or
+// makes one from them when there is none; msgs is not changed.
+func appendToSystem(msgs []chat.Message, notes ...string) []chat.Message {
+	rest := msgs
+	if len(msgs) > 0 && msgs[0].Role == chat.RoleSystem {
+		notes, rest = append([]string{msgs[0].Content}, notes...), msgs[1:]
+	}
+	head := chat.Message{Role: chat.RoleSystem, Content: strings.Join(notes, "\n\n")}
+	return append([]chat.Message{head}, rest...)
 }
 
 // errLeak stops generation once a leak is found in block mode.

@@ -379,26 +379,13 @@ func withGrounding(msgs, grounding []chat.Message) []chat.Message {
 	if grounding == nil {
 		return msgs
 	}
-	out := make([]chat.Message, 0, len(msgs)+len(grounding)+1)
-	if len(msgs) > 0 && msgs[0].Role == chat.RoleSystem {
-		out = append(out, chat.Message{Role: chat.RoleSystem, Content: msgs[0].Content + "\n\n" + citeInstruction})
-		msgs = msgs[1:]
-	} else {
-		out = append(out, chat.Message{Role: chat.RoleSystem, Content: citeInstruction})
-	}
-	last := -1
-	for i, m := range msgs {
-		if m.Role == chat.RoleUser {
-			last = i
+	msgs = appendToSystem(msgs, citeInstruction) // a new slice: inserting below leaves the caller's alone
+	for i := len(msgs) - 1; i > 0; i-- {
+		if msgs[i].Role == chat.RoleUser {
+			return slices.Insert(msgs, i, grounding...)
 		}
 	}
-	for i, m := range msgs {
-		if i == last {
-			out = append(out, grounding...)
-		}
-		out = append(out, m)
-	}
-	return out
+	return msgs
 }
 
 // responses serves POST /v1/responses.
