@@ -123,13 +123,9 @@ func TestDocumentBaseWiring(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.dataDir, docbase.FileName)); !os.IsNotExist(err) {
 		t.Errorf("docbase.db made without an embedding model: %v", err)
 	}
-	// The endpoints answer 501 document_base_disabled; until the
-	// /v1/vector_stores routes are in, the path is an unknown 404.
+	// The endpoints answer 501 document_base_disabled.
 	code, body := get(t, w.base+"/v1/vector_stores", w.token)
-	switch {
-	case code == http.StatusNotFound:
-		t.Log("GET /v1/vector_stores is not routed in this build: 501 not checked")
-	case code != http.StatusNotImplemented || !strings.Contains(body, "document_base_disabled"):
+	if code != http.StatusNotImplemented || !strings.Contains(body, "document_base_disabled") {
 		t.Errorf("GET /v1/vector_stores without a document base: %d %s", code, body)
 	}
 }
