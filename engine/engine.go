@@ -250,6 +250,12 @@ var (
 	ErrClosed       = errors.New("model is unloaded")
 	ErrQueueFull    = errors.New("too many requests are waiting for this model")
 	ErrQueueTimeout = errors.New("the request waited too long for a free slot")
+	// ErrEngineLost: the engine process died (crashed, or was killed)
+	// while it held the request. Other requests go on once it restarts.
+	ErrEngineLost = errors.New("the model's engine process stopped while it held this request")
+	// ErrEngineUnavailable: no engine process is ready to take the
+	// request: it is restarting, or it crashed too often and was given up.
+	ErrEngineUnavailable = errors.New("the model's engine process is not running")
 )
 
 // ContextError is returned when the prompt, or prompt plus max_tokens, does

@@ -1,0 +1,22 @@
+package runner
+
+import (
+	"os"
+	"syscall"
+)
+
+// sysProcAttr puts the engine process in its own process group, so that a
+// terminal's Ctrl-C reaches only the parent, which drains and then stops
+// it; kills it if the parent's thread dies; and, with isolate, starts it
+// in new user and network namespaces: a network with nothing in it, not
+// even loopback. The user namespace maps only this user, as itself.
+func sysProcAttr(isolate bool) *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if isolate {
+		a.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
+		a.GidMappingsEnableSetgroups = false
+	}
+	return a
+}
