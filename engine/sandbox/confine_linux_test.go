@@ -33,7 +33,7 @@ const (
 )
 
 type helperConfig struct {
-	Mode       string // "confine", "no-exec-rule" or "bad-fd"
+	Mode       string // "confine", "no-exec-rule", "bad-fd" or "forged"
 	AllowedDir string
 	SecretFile string
 	DialAddr   string
@@ -94,6 +94,10 @@ func TestHelperConfined(t *testing.T) {
 		os.Exit(2)
 	}
 	if Confined() {
+		if cfg.Mode == "forged" {
+			_, err := Finish()
+			emit(helperResult{FinishErr: fmt.Sprint(err)})
+		}
 		emit(confinedProbes(cfg))
 	}
 	exe, err := os.Executable()
@@ -290,7 +294,7 @@ func (k kernel) needSeccomp(t *testing.T) {
 }
 
 // runHelper runs the confined child with the model file on fd 3.
-func runHelper(t *testing.T, cfg helperConfig, model *os.File) helperResult {
+func runHelper(t *testing.T, cfg helperConfig, model *os.File, env ...string) helperResult {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -299,7 +303,7 @@ func runHelper(t *testing.T, cfg helperConfig, model *os.File) helperResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperConfined$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+string(raw))
+	cmd.Env = append(append(os.Environ(), env...), helperEnv+"="+string(raw))
 	cmd.ExtraFiles = []*os.File{model}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -512,5 +516,30 @@ func TestEnterFailsOnBadRule(t *testing.T) {
 	r := runHelper(t, helperConfig{Mode: "bad-fd"}, fx.model)
 	if r.EnterErr.Errno != unix.EBADF || !strings.Contains(r.EnterErr.Err, "landlock: add rule fd 1000") {
 		t.Errorf("Enter with a closed descriptor in the policy: %+v, want a landlock error with EBADF", r.EnterErr)
+	}
+}
+
+// TestFinishRejectsForgedMarker: a marker put in the environment of a
+// process that never went through Enter does not make it pass for confined.
+func TestFinishRejectsForgedMarker(t *testing.T) {
+	// The child inherits this process's state: claim only what it lacks.
+	var claims []Measure
+	if v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err == nil && v == 0 {
+		claims = append(claims, inForce(NoNewPrivs, ""))
+	}
+	if v, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err == nil && v == 0 {
+		claims = append(claims, inForce(Seccomp, ""))
+	}
+	if len(claims) == 0 {
+		t.Skip("this test process already has no_new_privs and a seccomp filter")
+	}
+	fx := newFixture(t)
+	forged, err := withMarker(nil, Report{Measures: claims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runHelper(t, helperConfig{Mode: "forged"}, fx.model, forged...)
+	if !strings.Contains(r.FinishErr, "contradicts the kernel") {
+		t.Errorf("Finish with a forged marker: %q, want a contradiction", r.FinishErr)
 	}
 }
