@@ -173,7 +173,7 @@ func applyLandlock(p Policy) ([]Measure, error) {
 		if why == "" {
 			return nil, fmt.Errorf("landlock: query ABI: %w", err)
 		}
-		return []Measure{notInForce(LandlockFS, why), notInForce(LandlockNet, why), notInForce(LandlockScope, why)}, nil
+		return landlockAbsent(why), nil
 	}
 	attr, size := rulesetAttr(abi)
 	r, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
@@ -197,6 +197,16 @@ func applyLandlock(p Policy) ([]Measure, error) {
 		return nil, fmt.Errorf("landlock: restrict self: %w", errno)
 	}
 
+	return landlockMeasures(abi, n), nil
+}
+
+// landlockAbsent is the report of a kernel without Landlock.
+func landlockAbsent(why string) []Measure {
+	return []Measure{notInForce(LandlockFS, why), notInForce(LandlockNet, why), notInForce(LandlockScope, why)}
+}
+
+// landlockMeasures is the report of a domain enforced with n rules at abi.
+func landlockMeasures(abi, n int) []Measure {
 	ms := []Measure{inForce(LandlockFS, fmt.Sprintf("abi %d, %d rules", abi, n))}
 	if abi >= abiNet {
 		ms = append(ms, inForce(LandlockNet, "TCP bind and connect denied"))
@@ -208,7 +218,7 @@ func applyLandlock(p Policy) ([]Measure, error) {
 	} else {
 		ms = append(ms, notInForce(LandlockScope, fmt.Sprintf("kernel ABI %d lacks it", abi)))
 	}
-	return ms, nil
+	return ms
 }
 
 // addRule adds rule to the ruleset. It reports false when the rule was

@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -111,5 +113,37 @@ func TestVerifyStage1RejectsForgedMarker(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Skip("this test process already has no_new_privs and a seccomp filter")
+	}
+}
+
+func TestLandlockDegrades(t *testing.T) {
+	for err, want := range map[error]string{
+		unix.ENOSYS:                            "kernel lacks Landlock (ENOSYS)",
+		unix.EOPNOTSUPP:                        "Landlock is disabled in this kernel (EOPNOTSUPP)",
+		unix.EINVAL:                            "",
+		fmt.Errorf("wrapped: %w", unix.ENOSYS): "kernel lacks Landlock (ENOSYS)",
+	} {
+		if got := landlockAbsence(err); got != want {
+			t.Errorf("landlockAbsence(%v) = %q, want %q", err, got, want)
+		}
+	}
+	absent := Report{Measures: landlockAbsent("kernel lacks Landlock (ENOSYS)")}
+	for _, name := range []string{LandlockFS, LandlockNet, LandlockScope} {
+		if absent.InForce(name) {
+			t.Errorf("%s in force without Landlock", name)
+		}
+	}
+	tests := []struct {
+		abi  int
+		want []Measure
+	}{
+		{3, []Measure{inForce(LandlockFS, "abi 3, 9 rules"), notInForce(LandlockNet, "kernel ABI 3 lacks it"), notInForce(LandlockScope, "kernel ABI 3 lacks it")}},
+		{5, []Measure{inForce(LandlockFS, "abi 5, 9 rules"), inForce(LandlockNet, "TCP bind and connect denied"), notInForce(LandlockScope, "kernel ABI 5 lacks it")}},
+		{6, []Measure{inForce(LandlockFS, "abi 6, 9 rules"), inForce(LandlockNet, "TCP bind and connect denied"), inForce(LandlockScope, "no signals or abstract sockets out of the domain")}},
+	}
+	for _, tt := range tests {
+		if got := landlockMeasures(tt.abi, 9); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("landlockMeasures(%d) = %+v, want %+v", tt.abi, got, tt.want)
+		}
 	}
 }
