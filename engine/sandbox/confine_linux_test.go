@@ -293,8 +293,9 @@ func (k kernel) needSeccomp(t *testing.T) {
 	}
 }
 
-// runHelper runs the confined child with the model file on fd 3.
-func runHelper(t *testing.T, cfg helperConfig, model *os.File, env ...string) helperResult {
+// runHelper runs the confined child with the model file on fd 3; opts
+// change its command before it starts.
+func runHelper(t *testing.T, cfg helperConfig, model *os.File, opts ...func(*exec.Cmd)) helperResult {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -303,8 +304,11 @@ func runHelper(t *testing.T, cfg helperConfig, model *os.File, env ...string) he
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperConfined$")
-	cmd.Env = append(append(os.Environ(), env...), helperEnv+"="+string(raw))
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(raw))
 	cmd.ExtraFiles = []*os.File{model}
+	for _, opt := range opts {
+		opt(cmd)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -328,18 +332,34 @@ type fixture struct {
 	model                             *os.File
 }
 
-func newFixture(t *testing.T) fixture {
+// newFixture makes an allowed directory, a secret and a model, each in a
+// directory of its own. With shared, they are readable by every user, so
+// that for an unprivileged child only Landlock stands in the way.
+func newFixture(t *testing.T, shared bool) fixture {
 	t.Helper()
-	f := fixture{allowedDir: t.TempDir(), modelText: "GGUF fake model"}
+	dir := func() string {
+		d := t.TempDir()
+		if shared {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	secretMode := os.FileMode(0o600)
+	if shared {
+		secretMode = 0o644
+	}
+	f := fixture{allowedDir: dir(), modelText: "GGUF fake model"}
 	if err := os.WriteFile(filepath.Join(f.allowedDir, "weights.txt"), []byte("allowed"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.secretFile = filepath.Join(t.TempDir(), "signing.key")
-	if err := os.WriteFile(f.secretFile, []byte("secret"), 0o600); err != nil {
+	f.secretFile = filepath.Join(dir(), "signing.key")
+	if err := os.WriteFile(f.secretFile, []byte("secret"), secretMode); err != nil {
 		t.Fatal(err)
 	}
-	modelPath := filepath.Join(t.TempDir(), "model.gguf")
-	if err := os.WriteFile(modelPath, []byte(f.modelText), 0o600); err != nil {
+	modelPath := filepath.Join(dir(), "model.gguf")
+	if err := os.WriteFile(modelPath, []byte(f.modelText), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	model, err := os.Open(modelPath)
@@ -353,7 +373,41 @@ func newFixture(t *testing.T) fixture {
 
 func TestConfined(t *testing.T) {
 	k := queryKernel(t)
-	fx := newFixture(t)
+	testConfined(t, k, newFixture(t, false))
+}
+
+// TestConfinedUnprivileged runs the child as nobody: no capabilities to
+// drop, and /proc/self/fd reopened by a non-dumpable process of a user
+// that does not own /proc/self.
+func TestConfinedUnprivileged(t *testing.T) {
+	k := queryKernel(t)
+	if !k.root {
+		t.Skip("needs root to run the child as another user")
+	}
+	fx := newFixture(t, true)
+	// The test binary, in a directory only its owner may enter, is copied
+	// where nobody can run it.
+	exe := filepath.Join(filepath.Dir(fx.allowedDir), "sandbox.test")
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(exe), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k.root = false // for the child
+	testConfined(t, k, fx, func(cmd *exec.Cmd) {
+		cmd.Path, cmd.Args[0] = exe, exe
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	})
+}
+
+func testConfined(t *testing.T, k kernel, fx fixture, opts ...func(*exec.Cmd)) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +423,7 @@ func TestConfined(t *testing.T) {
 			c.Close()
 		}
 	}()
-	r := runHelper(t, helperConfig{Mode: "confine", AllowedDir: fx.allowedDir, SecretFile: fx.secretFile, DialAddr: ln.Addr().String()}, fx.model)
+	r := runHelper(t, helperConfig{Mode: "confine", AllowedDir: fx.allowedDir, SecretFile: fx.secretFile, DialAddr: ln.Addr().String()}, fx.model, opts...)
 	ln.Close()
 	t.Logf("report: %s", r.Report)
 
@@ -417,10 +471,16 @@ func TestConfined(t *testing.T) {
 		}
 	})
 	t.Run("capabilities", func(t *testing.T) {
+		sets := []string{"CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"}
 		if !k.root {
-			t.Skip("the test holds no capabilities to drop")
+			if d := measure(r.Report, CapabilitiesDropped).Detail; d != "no capabilities held" {
+				t.Errorf("capabilities_dropped detail %q, want \"no capabilities held\"", d)
+			}
+			// Emptying the bounding set needs CAP_SETPCAP; with
+			// no_new_privs a full one grants nothing.
+			sets = sets[:4]
 		}
-		for _, set := range []string{"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"} {
+		for _, set := range sets {
 			if got := r.Status[set]; got != "0000000000000000" {
 				t.Errorf("%s = %q, want 0", set, got)
 			}
@@ -486,6 +546,9 @@ func TestConfined(t *testing.T) {
 	})
 	t.Run("signal parent", func(t *testing.T) {
 		k.needLandlock(t, abiScope)
+		if !k.root {
+			t.Skip("the parent is another user: kill fails without Landlock too")
+		}
 		if r.KillParent.Errno != unix.EPERM {
 			t.Errorf("kill(ppid, 0): %+v, want EPERM", r.KillParent)
 		}
@@ -501,7 +564,7 @@ func TestConfined(t *testing.T) {
 // itself, and that Enter reports the failed exec rather than going on.
 func TestEnterFailsWithoutExecRule(t *testing.T) {
 	queryKernel(t).needLandlock(t, 1)
-	fx := newFixture(t)
+	fx := newFixture(t, false)
 	r := runHelper(t, helperConfig{Mode: "no-exec-rule"}, fx.model)
 	if r.EnterErr.Errno != unix.EACCES || !strings.Contains(r.EnterErr.Err, "exec") {
 		t.Errorf("Enter without a rule for the executable: %+v, want an exec error with EACCES", r.EnterErr)
@@ -512,7 +575,7 @@ func TestEnterFailsWithoutExecRule(t *testing.T) {
 // not a measure quietly left out.
 func TestEnterFailsOnBadRule(t *testing.T) {
 	queryKernel(t).needLandlock(t, 1)
-	fx := newFixture(t)
+	fx := newFixture(t, false)
 	r := runHelper(t, helperConfig{Mode: "bad-fd"}, fx.model)
 	if r.EnterErr.Errno != unix.EBADF || !strings.Contains(r.EnterErr.Err, "landlock: add rule fd 1000") {
 		t.Errorf("Enter with a closed descriptor in the policy: %+v, want a landlock error with EBADF", r.EnterErr)
@@ -533,13 +596,22 @@ func TestFinishRejectsForgedMarker(t *testing.T) {
 	if len(claims) == 0 {
 		t.Skip("this test process already has no_new_privs and a seccomp filter")
 	}
-	fx := newFixture(t)
+	fx := newFixture(t, false)
 	forged, err := withMarker(nil, Report{Measures: claims})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runHelper(t, helperConfig{Mode: "forged"}, fx.model, forged...)
+	r := runHelper(t, helperConfig{Mode: "forged"}, fx.model, func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, forged...) })
 	if !strings.Contains(r.FinishErr, "contradicts the kernel") {
 		t.Errorf("Finish with a forged marker: %q, want a contradiction", r.FinishErr)
 	}
+}
+
+func measure(r Report, name string) Measure {
+	for _, m := range r.Measures {
+		if m.Name == name {
+			return m
+		}
+	}
+	return Measure{}
 }
