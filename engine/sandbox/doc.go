@@ -9,7 +9,7 @@
 // landlock_restrict_self, prctl(PR_SET_NO_NEW_PRIVS), capset and a seccomp
 // filter installed without TSYNC. A Go program has several threads before
 // main runs, and syscall.AllThreadsSyscall is refused in cgo binaries such
-// as warden. So confinement takes two execs' worth of the same program:
+// as warden. So confinement is split around an exec of the program itself:
 //
 //   - Stage 1, Enter: the freshly started child locks its goroutine to its
 //     OS thread, applies every per-thread measure to that thread, and
@@ -64,10 +64,10 @@
 // ROCm) use many syscalls and ioctls that vary by version, and an allow
 // list that missed one would break inference. There is no mount, PID, user
 // or network namespace: the engine sees the host's file system tree and
-// processes, restricted by Landlock and seccomp only. Files the engine
-// already holds open when Enter runs (stdin, stdout, stderr, the model)
-// stay usable as they are. Landlock does not restrict reading the
-// descriptors the engine inherits, nor ioctls on devices before ABI 5.
+// processes, restricted by Landlock and seccomp only. Descriptors the
+// engine holds when Enter runs (stdin, stdout, stderr, the model) stay
+// usable as they are, whatever the policy. Before Landlock ABI 5, ioctls on
+// the devices the engine may open are not restricted.
 //
 // On other operating systems only the resource limits apply (core dumps off
 // and the address-space limit); macOS App Sandbox and sandbox-exec are not

@@ -15,10 +15,15 @@ import (
 const selfExe = "/proc/self/exe"
 
 // Enter applies p to the calling thread (stage 1) and re-executes the
-// program with argv and env plus a marker carrying the stage-1 report. It
-// returns only on failure, and then the calling thread (and only it) is
-// partly confined: the caller should exit. A measure the kernel lacks is
-// not a failure; it is reported as not in force.
+// program with argv and env plus a marker carrying the stage-1 report. p
+// must let the executable, its loader and its libraries be executed, as
+// DefaultPolicy does; a rule for a path that has since been replaced does
+// not cover the running executable, and the exec fails.
+//
+// Enter returns only on failure, and then the calling thread is partly
+// confined and the process's resource limits set: the caller should exit.
+// A measure the kernel lacks is not a failure; it is reported as not in
+// force.
 func Enter(p Policy, argv, env []string) error {
 	// Never unlocked: the measures below hold for this thread only, and
 	// execve must run on it. Should Enter fail, the goroutine's exit ends

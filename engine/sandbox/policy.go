@@ -6,8 +6,9 @@ import (
 )
 
 // Policy says what a confined engine process may reach. Everything else on
-// the file system is denied, and nothing but Devices and /dev/null may be
-// written.
+// the file system is denied, and nothing but Devices may be written. Paths
+// in Read and Exec must exist when Enter runs; DefaultPolicy only names
+// paths that do.
 type Policy struct {
 	// Read lists files or directories readable beneath (read file, read dir).
 	Read []string
@@ -22,7 +23,9 @@ type Policy struct {
 	// itself, since llama.cpp reopens it through /proc/self/fd/N, which
 	// resolves to the file, whose directory is not readable.
 	FDs []int
-	// AddressSpace is RLIMIT_AS in bytes; 0 leaves it unlimited.
+	// AddressSpace is RLIMIT_AS in bytes; 0 leaves it unlimited. GPU
+	// runtimes such as CUDA reserve far more address space than they use,
+	// so a limit suits CPU inference only.
 	AddressSpace uint64
 }
 
@@ -63,8 +66,8 @@ func systemDevices() []string {
 // DefaultPolicy is what the engine needs on this OS: exe and libDirs (e.g.
 // <exe>/../lib/ollama) readable and executable, the system library
 // directories, the dynamic loader's configuration, the process's own /proc
-// directory and a few system files read, /sys read, /dev/null read-write,
-// the GPU devices, and the given descriptors. Paths that do not exist are
+// directory and a few system files read, /sys read, /dev/null and the GPU
+// devices read-write, and the given descriptors. Paths that do not exist are
 // skipped.
 func DefaultPolicy(exe string, libDirs []string, fds ...int) Policy {
 	return defaultPolicy(exe, libDirs, fds, existing)
