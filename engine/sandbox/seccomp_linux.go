@@ -24,8 +24,12 @@ func applySeccomp() (Measure, error) {
 	if why, err := installFilter(prog, 0); err != nil || why != "" {
 		return notInForce(Seccomp, why), err
 	}
-	return inForce(Seccomp, fmt.Sprintf("denies %d syscalls with EPERM: sockets, ptrace, process_vm, kexec, modules, "+
-		"bpf, perf_event_open, userfaultfd, keys, mounts, namespaces, file handles, io_uring; x32 ABI: %t", len(denied), denyX32)), nil
+	detail := fmt.Sprintf("denies %d syscalls with EPERM: sockets, ptrace, process_vm, kexec, modules, "+
+		"bpf, perf_event_open, userfaultfd, keys, mounts, namespaces, file handles, io_uring", len(denied))
+	if denyX32 {
+		detail += "; and the x32 ABI"
+	}
+	return inForce(Seccomp, detail), nil
 }
 
 // denyExec installs the stage-2 filter that fails execve and execveat, on
