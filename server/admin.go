@@ -172,7 +172,7 @@ func (s *Server) loadModel(c echo.Context) error {
 		s.log.Warn("admin model load refused", "model", recorded, "err", scrubName(err.Error(), name, recorded))
 		return requestError(http.StatusUnprocessableEntity, "model_refused", err.Error()).withParam("model")
 	}
-	if err := s.models.add(gen); err != nil {
+	if err := s.models.add(gen, s.modelFailed); err != nil {
 		if c, ok := gen.(io.Closer); ok {
 			c.Close()
 		}
@@ -180,6 +180,13 @@ func (s *Server) loadModel(c echo.Context) error {
 	}
 	s.log.Info("model loaded by admin", "model", s.recordedModel(exchangeOf(c)), "by", identity(c).Subject)
 	return c.JSON(http.StatusOK, map[string]any{"loaded": name})
+}
+
+// modelFailed reports a model unloaded because its engine was given up;
+// the engine's supervisor has recorded the crashes that led to it.
+func (s *Server) modelFailed(name string, why error) {
+	s.log.Error("MODEL UNLOADED: its engine process was given up; load it again with POST /admin/models/load once the cause is fixed",
+		"model", name, "why", why)
 }
 
 // unloadModel serves POST /admin/models/unload.

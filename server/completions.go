@@ -395,8 +395,10 @@ func (s *eventStream) fail(err error) error {
 		return err
 	}
 	ae := toAPIError(err)
+	x := exchangeOf(s.c)
+	x.errorCode = ae.recorded() // the status sent was 200: the record keeps what failed
 	if ae.Status >= http.StatusInternalServerError {
-		s.log.Error("stream failed", "id", exchangeOf(s.c).id, "err", err)
+		s.log.Error("stream failed", "id", x.id, "err", err)
 	}
 	if body, err := json.Marshal(errorBody{Error: ae}); err == nil {
 		_ = s.write(body)

@@ -33,6 +33,15 @@ func newAPIError(status int, typ, msg string) *apiError {
 	return &apiError{Status: status, Type: typ, Message: msg}
 }
 
+// recorded is what the audit record keeps of the error: its code, or its
+// type when it has none.
+func (e *apiError) recorded() string {
+	if e.Code != nil {
+		return *e.Code
+	}
+	return e.Type
+}
+
 // withCode sets the error's code; "" leaves it null.
 func (e *apiError) withCode(code string) *apiError {
 	if code != "" {
@@ -97,6 +106,11 @@ func toAPIError(err error) *apiError {
 		return requestError(http.StatusBadRequest, code, inv.Message).withParam(inv.Param)
 	case errors.Is(err, engine.ErrQueueFull), errors.Is(err, engine.ErrQueueTimeout):
 		return serverError(http.StatusTooManyRequests, "server_busy", err.Error()+"; retry shortly")
+	case errors.Is(err, engine.ErrEngineLost):
+		return serverError(http.StatusServiceUnavailable, "engine_crashed",
+			"the model's engine process stopped while it held this request (the server log and audit log say why); it is restarting: retry shortly")
+	case errors.Is(err, engine.ErrEngineUnavailable):
+		return serverError(http.StatusServiceUnavailable, "engine_unavailable", err.Error())
 	case errors.Is(err, engine.ErrClosed):
 		return serverError(http.StatusServiceUnavailable, "model_unloaded", "the model is being unloaded; retry shortly")
 	case errors.As(err, &he):

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/warden-llm/warden/auth"
+	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/store/audit"
 )
 
@@ -195,11 +196,17 @@ var (
 	descKVCells    = modelDesc("kv_cache_cells", "KV cache cells, all sequences together.")
 	descKVUsed     = modelDesc("kv_cache_cells_used", "KV cache cells holding tokens, prefixes kept for reuse included.")
 	descMemory     = modelDesc("memory_bytes", "Memory allocated for the model, by kind: weights, kv or compute.", "kind")
+
+	// Models whose engine runs in a process of its own (engine/runner).
+	descEngineUp       = modelDesc("engine_up", "1 while the model's engine process is running, 0 while it restarts.")
+	descEngineRestarts = modelDesc("engine_restarts_total", "Times the model's engine process was started again after it died.")
+	descEngineCrashes  = modelDesc("engine_crashes_total", "Engine processes of the model that died unasked, failed restarts included.")
+	descEngineSandbox  = modelDesc("engine_sandbox", "1 for each confinement measure in force in the model's engine process, 0 for one that is not.", "measure")
 )
 
 func (modelCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLoaded, descLoadTime, descSlots, descSlotsBusy, descWaiting,
-		descQueueLimit, descKVCells, descKVUsed, descMemory} {
+		descQueueLimit, descKVCells, descKVUsed, descMemory, descEngineUp, descEngineRestarts, descEngineCrashes, descEngineSandbox} {
 		ch <- d
 	}
 }
@@ -225,6 +232,27 @@ func (c modelCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descMemory, float64(st.Memory.Weights), name, "weights")
 		gauge(descMemory, float64(st.Memory.KV), name, "kv")
 		gauge(descMemory, float64(st.Memory.Compute), name, "compute")
+		if p := st.Process; p != nil {
+			collectProcess(ch, name, p)
+		}
+	}
+}
+
+// collectProcess exports what an engine process's supervisor reports.
+func collectProcess(ch chan<- prometheus.Metric, name string, p *engine.Process) {
+	up := 0.0
+	if p.State == engine.ProcessRunning {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descEngineUp, prometheus.GaugeValue, up, name)
+	ch <- prometheus.MustNewConstMetric(descEngineRestarts, prometheus.CounterValue, float64(max(0, p.Starts-1)), name)
+	ch <- prometheus.MustNewConstMetric(descEngineCrashes, prometheus.CounterValue, float64(p.Crashes), name)
+	for _, m := range p.Sandbox {
+		v := 0.0
+		if m.InForce {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descEngineSandbox, prometheus.GaugeValue, v, name, m.Name)
 	}
 }
 

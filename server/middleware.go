@@ -51,12 +51,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return // a stream reports its own errors; a departed client needs none
 	}
 	ae := toAPIError(err)
-	code := ae.Type
-	if ae.Code != nil {
-		code = *ae.Code
-	}
 	x := exchangeOf(c)
-	x.errorCode = code
+	x.errorCode = ae.recorded()
 	retry := ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable
 	if retry && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)

@@ -32,6 +32,18 @@ type ModelStats struct {
 	KVCellsUsed int         `json:"kv_cache_cells_used"`
 	Memory      MemoryBytes `json:"memory_bytes"`
 	LoadSeconds float64     `json:"load_seconds"`
+	// Engine is the model's engine process, when it runs in one.
+	Engine *EngineProcess `json:"engine,omitempty"`
+}
+
+// EngineProcess is a model's engine process as GET /admin/models shows it.
+type EngineProcess struct {
+	PID      int                     `json:"pid"`
+	State    string                  `json:"state"`
+	Restarts int                     `json:"restarts"`
+	Crashes  int                     `json:"crashes"`
+	LastExit string                  `json:"last_exit,omitempty"`
+	Sandbox  []engine.SandboxMeasure `json:"sandbox"`
 }
 
 // MemoryBytes is what a model allocated, on every device together.
@@ -47,10 +59,15 @@ func (r *registry) statsJSON(name string) *ModelStats {
 	if !ok {
 		return nil
 	}
-	return &ModelStats{
+	ms := &ModelStats{
 		Parallel: st.Parallel, SlotsBusy: st.Busy, QueueDepth: st.Waiting, QueueLimit: st.QueueLimit,
 		KVCells: st.KVCells, KVCellsUsed: st.KVCellsUsed,
 		Memory:      MemoryBytes{Weights: st.Memory.Weights, KV: st.Memory.KV, Compute: st.Memory.Compute},
 		LoadSeconds: st.LoadTime.Seconds(),
 	}
+	if p := st.Process; p != nil {
+		ms.Engine = &EngineProcess{PID: p.PID, State: p.State, Restarts: max(0, p.Starts-1), Crashes: p.Crashes,
+			LastExit: p.LastExit, Sandbox: p.Sandbox}
+	}
+	return ms
 }

@@ -22,19 +22,53 @@ type registry struct {
 type served struct {
 	gen     engine.Generator
 	running sync.WaitGroup
+	gone    chan struct{} // closed when the model is unloaded
 }
 
 func newRegistry() *registry { return &registry{models: map[string]*served{}} }
 
-func (r *registry) add(gen engine.Generator) error {
+// add serves gen. A model whose engine can be given up (see failer) is
+// unloaded when that happens, and onFail is told why.
+func (r *registry) add(gen engine.Generator, onFail func(name string, why error)) error {
 	name := gen.Info().Name
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.models[name]; dup {
 		return fmt.Errorf("a model named %q is already loaded", name)
 	}
-	r.models[name] = &served{gen: gen}
+	m := &served{gen: gen, gone: make(chan struct{})}
+	r.models[name] = m
+	if f, ok := gen.(failer); ok {
+		go r.unloadWhenFailed(name, m, f, onFail)
+	}
 	return nil
+}
+
+// failer is a model whose engine can fail for good, as a runner.Process
+// does after crashing too often in a row: from then on it answers
+// nothing, so it is no longer listed or routed to.
+type failer interface {
+	Failed() <-chan struct{}
+	Err() error
+}
+
+func (r *registry) unloadWhenFailed(name string, m *served, f failer, onFail func(string, error)) {
+	select {
+	case <-m.gone:
+		return
+	case <-f.Failed():
+	}
+	r.mu.Lock()
+	if r.models[name] != m {
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), unloadWait)
+	defer cancel()
+	if r.unload(ctx, name) == nil {
+		onFail(name, f.Err())
+	}
 }
 
 // acquire finds a model and holds it until release.
@@ -84,6 +118,7 @@ func (r *registry) unload(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("model %q is not loaded", name)
 	}
+	close(m.gone)
 	done := make(chan struct{})
 	go func() {
 		m.running.Wait()

@@ -222,6 +222,7 @@ func (st *responseStream) fail(c echo.Context, err error) error {
 		return err
 	}
 	ae := toAPIError(err)
+	exchangeOf(c).errorCode = ae.recorded() // the status sent was 200: the record keeps what failed
 	if ae.Status >= http.StatusInternalServerError {
 		st.es.log.Error("stream failed", "id", exchangeOf(c).id, "err", err)
 	}

@@ -119,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 	s.install(Reloadable{Auth: cfg.Auth, RequestsPerMinute: cfg.RequestsPerMinute,
 		TokensPerMinute: cfg.TokensPerMinute, Settings: cfg.Settings})
 	for _, m := range cfg.Models {
-		if err := s.models.add(m); err != nil {
+		if err := s.models.add(m, s.modelFailed); err != nil {
 			return nil, err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/warden-llm/warden/engine/llamacpp"
+	"github.com/warden-llm/warden/engine"
 	"github.com/warden-llm/warden/models/lockfile"
 	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/server"
@@ -45,7 +45,7 @@ func (d *docsOptions) validate() error {
 // loadModel loads the embedding model with the chat models' checks, or
 // returns served when it has the same name: one model, loaded once, may
 // answer chats and embed documents. nil: no embedding model.
-func (d *docsOptions) loadModel(ctx context.Context, l *modelLoader, served *llamacpp.Model) (*llamacpp.Model, error) {
+func (d *docsOptions) loadModel(ctx context.Context, l *modelLoader, served loadedModel) (loadedModel, error) {
 	switch d.embeddingModel {
 	case "":
 		return nil, nil
@@ -70,7 +70,7 @@ func (d *docsOptions) loadModel(ctx context.Context, l *modelLoader, served *lla
 
 // open opens docbase.db in dir for the embedding model m, or reports the
 // document base off when there is none.
-func (d *docsOptions) open(ctx context.Context, dir store.Dir, m *llamacpp.Model, log *slog.Logger) (server.Docs, error) {
+func (d *docsOptions) open(ctx context.Context, dir store.Dir, m engine.Generator, log *slog.Logger) (server.Docs, error) {
 	if m == nil {
 		log.Info("document base off: no embedding model, so /v1/files and /v1/vector_stores answer 501 (--embedding-model NAME turns it on)")
 		return server.Docs{}, nil

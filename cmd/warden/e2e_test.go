@@ -57,6 +57,37 @@ func wardenBinary(t *testing.T) string {
 	return binPath
 }
 
+var (
+	testBuildOnce sync.Once
+	testBinPath   string
+	testBuildErr  error
+)
+
+// wardenTestBinary is warden built with the wardentest tag, whose engine
+// process honours the test hooks (engine/runner/hooks_wardentest.go); a
+// production build ignores them. Only the tag differs from make's build
+// (and the -ldflags version), so the Go build cache keeps it quick.
+func wardenTestBinary(t *testing.T) string {
+	t.Helper()
+	testBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "warden-e2e-hooks")
+		if err != nil {
+			testBuildErr = err
+			return
+		}
+		testBinPath = filepath.Join(dir, "warden")
+		// -tags replaces GOFLAGS' tags: sqlite_fts5 is make's (Makefile).
+		out, err := exec.Command("go", "build", "-tags", "wardentest,sqlite_fts5", "-o", testBinPath, ".").CombinedOutput()
+		if err != nil {
+			testBuildErr = errors.New(string(out))
+		}
+	})
+	if testBuildErr != nil {
+		t.Fatalf("build warden with the wardentest tag: %v", testBuildErr)
+	}
+	return testBinPath
+}
+
 // sharedModels is the folder of real test models beside the checkout.
 func sharedModels(t *testing.T) string {
 	t.Helper()
@@ -123,10 +154,18 @@ var readyLine = regexp.MustCompile(`msg=ready addr=(https?://\S+)`)
 // startWarden runs `warden serve` with args and waits until it is ready.
 func startWarden(t *testing.T, args ...string) *instance {
 	t.Helper()
+	return startWardenWith(t, wardenBinary(t), nil, args...)
+}
+
+// startWardenWith runs bin's `warden serve` with args, and env added to
+// the test's environment, and waits until it is ready.
+func startWardenWith(t *testing.T, bin string, env []string, args ...string) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dataDir := t.TempDir()
 	args = append([]string{"serve", "--port", "0", "--data-dir", dataDir}, args...)
-	cmd := exec.CommandContext(ctx, wardenBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = time.Minute // shutdown waits for running requests
 	stderr, err := cmd.StderrPipe()

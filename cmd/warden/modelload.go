@@ -9,6 +9,7 @@ import (
 	"github.com/warden-llm/warden/engine/llamacpp"
 	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/store"
+	"github.com/warden-llm/warden/store/audit"
 )
 
 // modelLoader verifies and loads models with serve's settings. serve
@@ -17,35 +18,61 @@ import (
 type modelLoader struct {
 	lockPath string
 	o        serveOptions
+	g        *globalOptions
 	dir      store.Dir
 	log      *slog.Logger
+	audit    *audit.Log // where engine crashes are recorded
+}
+
+// loadedModel is a model serve runs: in an engine process of its own
+// (runner.Process) or in serve's (llamacpp.Model).
+type loadedModel interface {
+	engine.Generator
+	CPUThreads() int
+	Close() error
 }
 
 // load checks arg (a lockfile name, a path, or "" for the demo) and loads
 // it. Only serve's own --model may be unpinned, under --allow-unpinned.
-func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) (*llamacpp.Model, *trust.Choice, error) {
+func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) (loadedModel, *trust.Choice, error) {
 	req := trust.Request{Model: arg, LockPath: l.lockPath, AllowUnpinned: allowUnpinned, Reverify: l.o.reverify,
 		Require: l.o.require}
 	choice, err := trust.Choose(ctx, req, l.dir, l.log)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer choice.Release()
-	o := l.o
-	gpuLayers, err := planServe(l.log, choice.LoadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
-		gpuLayers: o.gpuLayers, kvType: o.kvType, fullGPU: o.fullGPU})
-	if err != nil {
-		return nil, nil, err
-	}
-	model, err := llamacpp.Load(ctx, l.llamaConfig(choice, gpuLayers))
-	if err != nil {
-		return nil, nil, err
+	var model loadedModel
+	if l.o.engine.isolation == isolationProcess {
+		// The engine process plans the memory and loads the descriptor
+		// that was hashed; the Process keeps it open for restarts.
+		proc, err := l.startEngine(ctx, choice)
+		if err != nil {
+			choice.Release()
+			return nil, nil, err
+		}
+		model = proc
+	} else {
+		defer choice.Release()
+		if model, err = l.loadInProcess(ctx, choice); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := choice.CheckUnchanged(); err != nil {
 		model.Close()
 		return nil, nil, err
 	}
 	return model, choice, nil
+}
+
+// loadInProcess loads choice into this process.
+func (l *modelLoader) loadInProcess(ctx context.Context, choice *trust.Choice) (*llamacpp.Model, error) {
+	o := l.o
+	gpuLayers, err := planServe(l.log, choice.LoadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
+		gpuLayers: o.gpuLayers, kvType: o.kvType, fullGPU: o.fullGPU})
+	if err != nil {
+		return nil, err
+	}
+	return llamacpp.Load(ctx, l.llamaConfig(choice, gpuLayers))
 }
 
 // llamaConfig is what llama.cpp loads choice with: serve's settings, the

@@ -77,6 +77,7 @@ func runPs(ctx context.Context, out io.Writer, o psOptions) error {
 	if err := printModels(out, list.Data, time.Now()); err != nil {
 		return err
 	}
+	printEngines(out, list.Data)
 	if k := list.CPUKernels; k != nil {
 		fmt.Fprintf(out, "\nCPU kernels: %s (%s)\n", k.Variant, strings.Join(k.Features, ", "))
 	}
@@ -159,6 +160,22 @@ func printModels(w io.Writer, models []psModel, now time.Time) error {
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}
 	return tw.Flush()
+}
+
+// printEngines writes, for each model whose engine runs in a process of
+// its own, that process's state, restarts and sandbox.
+func printEngines(w io.Writer, models []psModel) {
+	for _, m := range models {
+		if m.Stats == nil || m.Stats.Engine == nil {
+			continue
+		}
+		e := m.Stats.Engine
+		fmt.Fprintf(w, "\nEngine of %s: pid %d, %s, %d restarts, %d crashes", m.Name, e.PID, e.State, e.Restarts, e.Crashes)
+		if e.LastExit != "" {
+			fmt.Fprintf(w, " (last: %s)", e.LastExit)
+		}
+		fmt.Fprintf(w, "\n  sandbox %s\n", describeSandbox(e.Sandbox))
+	}
 }
 
 // ago says how long before now t was, in the largest whole unit.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"os"
@@ -137,9 +138,17 @@ func TestMetricsAndPsAgainstBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("warden ps: %v\n%s", err, out)
 	}
-	table, kernelLine, _ := strings.Cut(strings.TrimSpace(out), "\n\n")
-	if want := "CPU kernels: " + kernels.Variant + " ("; !strings.HasPrefix(kernelLine, want) {
+	sections := strings.Split(strings.TrimSpace(out), "\n\n")
+	table, engineLines, kernelLine := sections[0], sections[1], sections[len(sections)-1]
+	if want := "CPU kernels: " + kernels.Variant + " ("; len(sections) != 3 || !strings.HasPrefix(kernelLine, want) {
 		t.Errorf("warden ps ends with %q, want it to start with %q", kernelLine, want)
+	}
+	if st.Engine == nil || st.Engine.PID == 0 {
+		t.Fatalf("admin stats have no engine process: %+v", st)
+	}
+	engineLine := fmt.Sprintf("Engine of %s: pid %d, running, 0 restarts, 0 crashes\n  sandbox in force: ", demoName, st.Engine.PID)
+	if !strings.HasPrefix(engineLines, engineLine) {
+		t.Errorf("warden ps shows the engine as %q, want %q…", engineLines, engineLine)
 	}
 	lines := strings.Split(table, "\n")
 	row := strings.Fields(lines[len(lines)-1])

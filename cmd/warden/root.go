@@ -52,7 +52,7 @@ Start with:
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 
 	root.AddCommand(newServeCommand(&g), newTokenCommand(&g), newKeysCommand(), newAuditCommand(&g), newConfigCommand(&g), newModelsCommand(&g), newTestModelCommand(), newBenchCommand(&g), newFitCommand(&g), newDevicesCommand(&g), newVersionCommand())
-	root.AddCommand(newPsCommand())
+	root.AddCommand(newPsCommand(), newEngineProcessCommand(&g))
 	return root
 }
 

@@ -53,6 +53,7 @@ type serveOptions struct {
 	metricsRole   auth.Role // parsed from metricsArg by validate
 	docs          docsOptions
 	guard         guardOptions
+	engine        engineOptions
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -123,6 +124,7 @@ when such an address is served without TLS.`,
 	o.audit.register(f)
 	o.docs.register(f)
 	o.guard.register(f)
+	o.engine.register(f)
 	return cmd
 }
 
@@ -155,6 +157,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.require, err = volume.ParseRequirements(o.requireArg); err != nil {
 		return fmt.Errorf("--models-require (models.require): %w", err)
+	}
+	if err := o.engine.validate(); err != nil {
+		return err
 	}
 	if err := o.docs.validate(); err != nil {
 		return err
@@ -199,7 +204,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	defer closeAudit(auditLog, log)
-	loader := &modelLoader{lockPath: g.lock, o: o, dir: dir, log: log}
+	loader := &modelLoader{lockPath: g.lock, o: o, g: g, dir: dir, log: log, audit: auditLog}
 	model, choice, err := loader.load(ctx, o.model, o.allowUnpinned)
 	if err != nil {
 		return err
@@ -213,7 +218,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if embedModel != nil && embedModel != model {
+	if embedModel != nil && embedModel != loadedModel(model) {
 		defer embedModel.Close()
 		models = append(models, embedModel)
 	}
@@ -251,7 +256,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 		Models:            models,
 		MaxBodyBytes:      o.maxBody,
 		Version:           version,
-		CPUKernels:        llamacpp.CPUKernels().CPUKernels,
+		CPUKernels:        cpuKernelsOf(model),
 		Logger:            log,
 		RequestsPerMinute: o.rateRequests,
 		TokensPerMinute:   o.rateTokens,
@@ -303,6 +308,15 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	defer cancel()
 	srv.Close(closeCtx)
 	return err
+}
+
+// cpuKernelsOf says which CPU kernels m runs on: those its engine
+// process loaded, or this process's.
+func cpuKernelsOf(m loadedModel) engine.CPUKernels {
+	if p, ok := m.(interface{ CPUKernels() engine.CPUKernels }); ok {
+		return p.CPUKernels()
+	}
+	return llamacpp.CPUKernels().CPUKernels
 }
 
 // printTryIt shows how to call the server that just started. With the

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"unsafe"
@@ -186,4 +187,25 @@ func (r BackendReport) Explain(name string) string {
 		msg += " (make cuda builds it: docs/build-gpu.md)"
 	}
 	return msg
+}
+
+// LibraryDirs are the folders the llama package loads backend libraries
+// from (llama.BackendInit; ggml.OnceLoad's rule): $OLLAMA_LIBRARY_PATH's
+// entries, or else ../lib/ollama beside the executable (its own folder on
+// macOS). It is what a sandboxed engine process must be allowed to map,
+// worked out before the backends load, as ggml.LibPaths is only then.
+func LibraryDirs() []string {
+	paths, ok := os.LookupEnv("OLLAMA_LIBRARY_PATH")
+	if !ok {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil
+		}
+		paths = filepath.Join(filepath.Dir(exe), "..", "lib", "ollama")
+		if runtime.GOOS == "darwin" {
+			paths = filepath.Dir(exe)
+		}
+	}
+	searched, _ := searchedDirs(filepath.SplitList(paths))
+	return searched
 }

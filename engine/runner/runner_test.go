@@ -74,7 +74,9 @@ type fakeEngine struct {
 	busy int
 }
 
-func (f *fakeEngine) Info() engine.ModelInfo { return engine.ModelInfo{Name: f.name, Path: "/proc/self/fd/3"} }
+func (f *fakeEngine) Info() engine.ModelInfo {
+	return engine.ModelInfo{Name: f.name, Path: "/proc/self/fd/3"}
+}
 
 func (f *fakeEngine) Generate(ctx context.Context, req engine.Request, emit func(string) error) (engine.Result, error) {
 	if strings.Contains(req.Prompt, "BAD") {

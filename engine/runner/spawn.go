@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 	"time"
 
@@ -109,7 +111,11 @@ func (p *Process) handshake(ctx context.Context, inst *instance, uc *net.UnixCon
 		return readyMsg{}, err
 	}
 	if len(ready.Probe) > 0 {
-		p.o.Log.Info("engine sandbox probe", "model", p.o.Name, "probe", ready.Probe)
+		args := []any{"model", p.o.Name}
+		for _, k := range slices.Sorted(maps.Keys(ready.Probe)) {
+			args = append(args, k, ready.Probe[k])
+		}
+		p.o.Log.Info("engine sandbox probe", args...)
 	}
 	if ready.Err != nil {
 		return readyMsg{}, fmt.Errorf("%w: %w", errLoad, ready.Err.err())

@@ -64,6 +64,11 @@ func (c *Choice) LoadPath() string {
 	return c.Path
 }
 
+// File is the open file that was hashed, until Release; nil for a choice
+// made without one. An engine process is handed this descriptor, so that
+// what it loads is what was verified.
+func (c *Choice) File() *os.File { return c.file }
+
 // CheckUnchanged confirms, after the load, that the file still has the
 // identity it had when hashed (device, inode, size, mtime): a write during
 // the load would change its mtime or size. The ctime is left out because a
