@@ -59,7 +59,7 @@ export CGO_CFLAGS   := -O3 $(CPU_FLAGS) $(VEC_FLAGS)
 export CGO_CXXFLAGS := -O3 $(CPU_FLAGS)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-docbase bench-guard bench-ingest build-variant vet clean \
+.PHONY: all build deps test fuzz demo bench bench-flags bench-hash bench-cpu bench-peer bench-isolation bench-docbase bench-guard bench-ingest build-variant vet clean \
 	cpu-variants install cuda cuda-backend cuda-src docker
 
 all: build
@@ -168,6 +168,14 @@ bench: build
 	$$http --clients 8 --ramp 12s --duration 48s --baseline build/bench-steady-1.json || exit 1; \
 	bin/warden bench overhead --model $(BENCH_MODEL) --name $(notdir $(BENCH_MODEL:.gguf=)) --ctx 512 \
 		--url http://127.0.0.1:$(BENCH_PORT) --token $$token --log-level warn --rounds 11
+
+# bench-isolation measures what the engine process costs: two servers,
+# --engine in-process and --engine process (the default), driven in
+# alternation with the steady loads of make bench, then bench overhead
+# against each (deploy/bench-isolation.sh; ISO_DURATION=8s for a smoke run).
+bench-isolation: build
+	@test -f $(BENCH_MODEL) || bin/warden testmodel --preset tinyllama $(BENCH_MODEL)
+	WARDEN=bin/warden BENCH_MODEL=$(BENCH_MODEL) deploy/bench-isolation.sh
 
 # bench-cpu compares the CPU kernels in one run on the TinyLlama-shape
 # model: the built-in ones (CPU=v3), each variant this CPU can run

@@ -154,6 +154,10 @@ for clients in 1 8; do
 		--ramp "$((clients > 1 ? 4 : 0))s" --duration 12s --max-tokens 128 --json >>"$out/http.txt" 2>&1 ||
 		fail "warden bench http, steady, $clients clients (http.txt, serve.log)"
 done
+# The model ran in serve's engine process (docs/engine-isolation.md), under
+# its sandbox, on the GPU: the load lines come from that process.
+grep -q 'msg="memory plan".*process=engine.*mode=full' "$out/serve.log" ||
+	fail "the engine process did not load the model onto the GPU (serve.log)"
 kill -TERM $server
 wait $server || true
 kill $smi 2>/dev/null || true
@@ -168,10 +172,10 @@ trap - EXIT
 	cat "$out/fit.txt"
 	echo '```'
 	echo
-	echo "## Load and memory (warden serve, every layer on the GPU)"
+	echo "## Load and memory (warden serve, every layer on the GPU, in its sandboxed engine process)"
 	echo
 	echo '```'
-	grep -E 'model loaded|memory allocated|memory plan' "$out/serve.log" || echo "(no load lines in serve.log)"
+	grep -E 'model loaded|memory allocated|memory plan|msg="engine process"' "$out/serve.log" || echo "(no load lines in serve.log)"
 	echo '```'
 	echo
 	echo "Peak GPU memory used while serving (nvidia-smi, MiB): $(cut -d, -f2 "$out/nvidia-smi.csv" | sort -n | tail -1 | tr -d ' ')"
