@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -193,6 +196,9 @@ func (l *modelLoader) startEngine(ctx context.Context, choice *trust.Choice) (*r
 		return nil, err
 	}
 	e := l.o.engine
+	if e.sandbox {
+		warnExposedDataDir(l.log, l.dir.Path(), sandboxPolicy())
+	}
 	args := []string{exe, "engine-process", "--log-level", l.g.logLevel, "--log-format", l.g.logFormat,
 		fmt.Sprintf("--sandbox=%t", e.sandbox), fmt.Sprintf("--address-space=%d", e.addressSpace)}
 	p, err := runner.Start(ctx, runner.Options{
@@ -211,6 +217,37 @@ func (l *modelLoader) startEngine(ctx context.Context, choice *trust.Choice) (*r
 	st := p.Stats().Process
 	l.log.Info("engine process", "model", choice.Name, "pid", st.PID, "sandbox", describeSandbox(st.Sandbox))
 	return p, nil
+}
+
+// sandboxPolicy is what an engine process's sandbox will allow, as this
+// process works it out: the same executable, libraries and system paths.
+func sandboxPolicy() sandbox.Policy {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	return sandbox.DefaultPolicy(exe, llamacpp.LibraryDirs(), runner.ModelFD)
+}
+
+// warnExposedDataDir warns when the data directory lies beneath a path the
+// engine's sandbox lets it read (under /usr/lib, say): there, the keys and
+// the audit log would be in the engine's reach after all.
+func warnExposedDataDir(log *slog.Logger, dataDir string, p sandbox.Policy) {
+	dir, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		dir = dataDir
+	}
+	for _, allowed := range slices.Concat(p.Read, p.Exec, p.Devices) {
+		a, err := filepath.EvalSymlinks(allowed)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(a, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			log.Warn("THE ENGINE SANDBOX CAN READ THE DATA DIRECTORY: it lies beneath a path engine processes may read, so its keys and audit log are within their reach; move it (--data-dir)",
+				"data_dir", dir, "readable_path", a)
+			return
+		}
+	}
 }
 
 // describeSandbox is one line: the measures in force, then those not.

@@ -109,8 +109,13 @@ func (s *child) serve(ctx context.Context) error {
 			}
 			s.start(ctx, f.id, func(ctx context.Context) { s.embed(ctx, f.id, inputs) })
 		case kindCount:
-			n, err := s.eng.CountTokens(string(f.body))
-			s.reply(f.id, replyMsg{Tokens: n, Err: toWireError(err)})
+			// In its own goroutine: a long text takes a while to tokenize,
+			// and the frames of other requests (a cancel) must not wait.
+			text := string(f.body)
+			s.start(ctx, f.id, func(context.Context) {
+				n, err := s.eng.CountTokens(text)
+				s.reply(f.id, replyMsg{Tokens: n, Err: toWireError(err)})
+			})
 		case kindStats:
 			st := s.eng.Stats()
 			s.reply(f.id, replyMsg{Stats: &st})

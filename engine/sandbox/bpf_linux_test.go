@@ -16,6 +16,12 @@ import (
 // the program sees the values the kernel would show it.
 func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32) uint32 {
 	t.Helper()
+	return runFilterArg(t, prog, arch, nr, 0)
+}
+
+// runFilterArg is runFilter with the low 32 bits of the first argument.
+func runFilterArg(t *testing.T, prog []unix.SockFilter, arch, nr, arg0 uint32) uint32 {
+	t.Helper()
 	insns := make([]bpf.Instruction, len(prog))
 	for i, f := range prog {
 		insns[i] = bpf.RawInstruction{Op: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K}.Disassemble()
@@ -30,6 +36,7 @@ func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32) uint32 {
 	data := make([]byte, 64) // sizeof(struct seccomp_data)
 	binary.BigEndian.PutUint32(data[seccompDataNr:], nr)
 	binary.BigEndian.PutUint32(data[seccompDataArch:], arch)
+	binary.BigEndian.PutUint32(data[seccompDataArg0:], arg0)
 	ret, err := vm.Run(data)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -46,7 +53,7 @@ const (
 
 func TestDenyProgram(t *testing.T) {
 	const socket, ptrace, read, openat = 41, 101, 0, 257
-	prog, err := denyProgram(testArch, true, []uint32{socket, ptrace})
+	prog, err := denyProgram(testArch, true, []uint32{socket, ptrace}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +81,7 @@ func TestDenyProgram(t *testing.T) {
 }
 
 func TestDenyProgramWithoutX32(t *testing.T) {
-	prog, err := denyProgram(unix.AUDIT_ARCH_AARCH64, false, []uint32{198})
+	prog, err := denyProgram(unix.AUDIT_ARCH_AARCH64, false, []uint32{198}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +99,7 @@ func TestThisArchFilters(t *testing.T) {
 		t.Skip("no seccomp filter for this architecture")
 	}
 	denied := deniedSyscalls()
-	stage1, err := denyProgram(arch, denyX32, denied)
+	stage1, err := denyProgram(arch, denyX32, denied, &cloneRule{clone: unix.SYS_CLONE, clone3: unix.SYS_CLONE3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +113,7 @@ func TestThisArchFilters(t *testing.T) {
 			t.Errorf("stage 1: syscall %d = %#x, want allow", nr, got)
 		}
 	}
-	stage2, err := denyProgram(arch, denyX32, execSyscalls())
+	stage2, err := denyProgram(arch, denyX32, execSyscalls(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +129,46 @@ func TestDenyProgramTooLong(t *testing.T) {
 	for i := range long {
 		long[i] = uint32(1000 + i)
 	}
-	if _, err := denyProgram(testArch, true, long); err == nil {
+	if _, err := denyProgram(testArch, true, long, nil); err == nil {
 		t.Error("a deny list whose jumps overflow 8 bits: no error")
+	}
+}
+
+func TestDenyProgramRefusesNewNamespaces(t *testing.T) {
+	const socket = 41
+	rule := &cloneRule{clone: unix.SYS_CLONE, clone3: unix.SYS_CLONE3}
+	prog, err := denyProgram(testArch, true, []uint32{socket}, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What Go's runtime passes for a new thread.
+	const goThread = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
+	enosys := unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+	for _, tc := range []struct {
+		name     string
+		nr, arg0 uint32
+		want     uint32
+	}{
+		{"thread", unix.SYS_CLONE, goThread, allow},
+		{"fork", unix.SYS_CLONE, uint32(unix.SIGCHLD), allow},
+		{"new user namespace", unix.SYS_CLONE, uint32(unix.SIGCHLD) | unix.CLONE_NEWUSER, eperm},
+		{"new network namespace", unix.SYS_CLONE, goThread | unix.CLONE_NEWNET, eperm},
+		{"new mount namespace", unix.SYS_CLONE, unix.CLONE_NEWNS, eperm},
+		{"new pid namespace", unix.SYS_CLONE, unix.CLONE_NEWPID, eperm},
+		{"clone3", unix.SYS_CLONE3, 0, enosys},
+		{"denied still denied", socket, 0, eperm},
+		{"other syscall with namespace bits in its argument", unix.SYS_READ, unix.CLONE_NEWUSER, allow},
+	} {
+		if got := runFilterArg(t, prog, testArch, tc.nr, tc.arg0); got != tc.want {
+			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
+		}
+	}
+	// Without the rule, clone and clone3 pass.
+	plain, err := denyProgram(testArch, true, []uint32{socket}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runFilterArg(t, plain, testArch, unix.SYS_CLONE, unix.CLONE_NEWUSER); got != allow {
+		t.Errorf("no clone rule: clone(CLONE_NEWUSER) = %#x, want allowed", got)
 	}
 }

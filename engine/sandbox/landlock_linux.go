@@ -77,6 +77,11 @@ func landlockAbsence(err error) string {
 		return "kernel lacks Landlock (ENOSYS)"
 	case errors.Is(err, unix.EOPNOTSUPP):
 		return "Landlock is disabled in this kernel (EOPNOTSUPP)"
+	case errors.Is(err, unix.EPERM):
+		// Only a seccomp filter this process inherited answers EPERM here:
+		// a container runtime's or a systemd unit's (deploy/warden.service
+		// allows the calls).
+		return "refused by a seccomp filter this process runs under, e.g. a container's or a systemd unit's (EPERM)"
 	}
 	return ""
 }

@@ -17,7 +17,7 @@ func applySeccomp() (Measure, error) {
 		return notInForce(Seccomp, "no filter for this architecture"), nil
 	}
 	denied := deniedSyscalls()
-	prog, err := denyProgram(arch, denyX32, denied)
+	prog, err := denyProgram(arch, denyX32, denied, &cloneRule{clone: unix.SYS_CLONE, clone3: unix.SYS_CLONE3})
 	if err != nil {
 		return Measure{}, err
 	}
@@ -25,7 +25,7 @@ func applySeccomp() (Measure, error) {
 		return notInForce(Seccomp, why), err
 	}
 	detail := fmt.Sprintf("denies %d syscalls with EPERM: sockets, ptrace, process_vm, kexec, modules, "+
-		"bpf, perf_event_open, userfaultfd, keys, mounts, namespaces, file handles, io_uring", len(denied))
+		"bpf, perf_event_open, userfaultfd, keys, mounts, namespaces (clone's too; clone3 answers ENOSYS), file handles, io_uring", len(denied))
 	if denyX32 {
 		detail += "; and the x32 ABI"
 	}
@@ -40,7 +40,7 @@ func denyExec() (Measure, error) {
 	if !ok {
 		return notInForce(ExecDenied, "no filter for this architecture"), nil
 	}
-	prog, err := denyProgram(arch, denyX32, execSyscalls())
+	prog, err := denyProgram(arch, denyX32, execSyscalls(), nil)
 	if err != nil {
 		return Measure{}, err
 	}
@@ -61,6 +61,10 @@ func installFilter(prog []unix.SockFilter, flags uintptr) (absent string, err er
 	switch {
 	case errno == unix.ENOSYS:
 		return "kernel lacks the seccomp syscall (ENOSYS)", nil
+	case errno == unix.EPERM:
+		// no_new_privs is set before, so only an inherited filter (a
+		// container's, a systemd unit's) refuses seccomp itself.
+		return "refused by a seccomp filter this process runs under, e.g. a container's or a systemd unit's (EPERM)", nil
 	case errno != 0:
 		return "", fmt.Errorf("seccomp: install filter (flags %#x): %w", flags, errno)
 	case r != 0:
