@@ -82,6 +82,14 @@ size must match its models.lock entry, or Warden refuses to load it.
 queries the pinned model NAME embeds, loaded beside --model (or --model
 itself if NAME is its name). Without it those endpoints answer 501.
 
+Each model runs in an engine process of its own: this executable started
+again, handed the file that was hashed, and sandboxed before it reads it
+(Landlock, seccomp, no privileges, no network; --engine-sandbox). If
+llama.cpp crashes there, only the requests that process held fail (503),
+and it restarts; a model that crashes it --engine-max-crashes times in a
+row is unloaded. --engine in-process runs llama.cpp in this process
+instead, where a crash stops the server (docs/engine-isolation.md).
+
 Every API call needs a bearer token (a JWT) whose roles allow it; only
 /healthz is open. Without --auth-key, Warden trusts its own Ed25519 key,
 generated in the data directory on first use, and "warden token issue"

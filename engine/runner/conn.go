@@ -192,6 +192,9 @@ func (c *conn) roundTrip(ctx context.Context, k kind, body []byte) (replyMsg, er
 		}
 		return replyMsg{}, err
 	}
+	if frames[0].kind != kindReply {
+		return replyMsg{}, fmt.Errorf("engine answered frame %d with frame %d", k, frames[0].kind)
+	}
 	var r replyMsg
 	if err := frames[0].decode(&r); err != nil {
 		return replyMsg{}, err

@@ -152,4 +152,4 @@ func (e *wireError) err() error {
 // meaning of its own to the server (a failed load, a decode error).
 type EngineError struct{ Message string }
 
-func (e *EngineError) Error() string { return "engine: " + e.Message }
+func (e *EngineError) Error() string { return e.Message }

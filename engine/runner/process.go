@@ -134,6 +134,12 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 // running makes inst the engine that serves requests.
 func (p *Process) running(inst *instance, ready readyMsg) {
 	p.mu.Lock()
+	if p.state == engine.ProcessStopped {
+		// Closed while this one was starting: it serves nothing.
+		p.mu.Unlock()
+		stopInstance(inst)
+		return
+	}
 	p.cur, p.state, p.sandbox = inst, engine.ProcessRunning, ready.Sandbox
 	p.broadcast()
 	p.mu.Unlock()
@@ -392,17 +398,26 @@ func (p *Process) Close() error {
 	p.stop()
 	var err error
 	if cur != nil {
-		_ = cur.conn.w.send(kindShutdown, 0, nil)
-		select {
-		case <-cur.exited:
-		case <-time.After(closeTimeout):
-			err = errors.Join(fmt.Errorf("engine process %d did not exit in %s: killed", cur.pid, closeTimeout), cur.kill())
-			<-cur.exited
-		}
-		cur.conn.fail(engine.ErrClosed)
+		err = stopInstance(cur)
 	}
 	if p.o.Release != nil {
 		p.o.Release()
 	}
+	return err
+}
+
+// stopInstance asks an engine process to free its model and exit, and
+// kills it if it has not within closeTimeout. Requests it still holds
+// fail with engine.ErrClosed.
+func stopInstance(inst *instance) error {
+	_ = inst.conn.w.send(kindShutdown, 0, nil)
+	var err error
+	select {
+	case <-inst.exited:
+	case <-time.After(closeTimeout):
+		err = errors.Join(fmt.Errorf("engine process %d did not exit in %s: killed", inst.pid, closeTimeout), inst.kill())
+		<-inst.exited
+	}
+	inst.conn.fail(engine.ErrClosed)
 	return err
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/warden-llm/warden/engine"
@@ -27,7 +26,7 @@ const helloTimeout = 30 * time.Second
 
 // spawn starts an engine process and loads the model in it.
 func (p *Process) spawn(ctx context.Context) (*instance, readyMsg, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		return nil, readyMsg{}, fmt.Errorf("engine socketpair: %w", err)
 	}
@@ -74,7 +73,7 @@ func (p *Process) spawn(ctx context.Context) (*instance, readyMsg, error) {
 }
 
 // errLoad marks a load the engine refused with an error of its own.
-var errLoad = errors.New("load")
+var errLoad = errors.New("loading in the engine process")
 
 // handshake checks the engine's hello and has it load the model.
 func (p *Process) handshake(ctx context.Context, inst *instance, uc *net.UnixConn) (readyMsg, error) {

@@ -20,3 +20,9 @@ func sysProcAttr(isolate bool) *syscall.SysProcAttr {
 	}
 	return a
 }
+
+// socketpair makes the engine's socket pair, both ends close-on-exec: only
+// the end handed over as an extra file reaches the engine process.
+func socketpair() ([2]int, error) {
+	return syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+}

@@ -9,3 +9,17 @@ import "syscall"
 func sysProcAttr(bool) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// socketpair makes the engine's socket pair, both ends close-on-exec
+// (set under ForkLock, as there is no SOCK_CLOEXEC here): only the end
+// handed over as an extra file reaches the engine process.
+func socketpair() ([2]int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	return fds, err
+}
