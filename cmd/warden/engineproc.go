@@ -82,6 +82,14 @@ func newEngineLoad(choice *trust.Choice, o serveOptions) engineLoad {
 		Queue: o.queue, QueueTimeout: o.queueTimeout, Threads: o.threads, GPULayers: o.gpuLayers, KVType: o.kvType, FullGPU: o.fullGPU}
 }
 
+// engineAdmitWait is how long an engine process's decode loop holds a
+// slot that a request just freed for the next request to arrive: the hop
+// from client through serve to this process takes a few milliseconds
+// (about 6 to 8 ms at the median on a busy 2-core host,
+// docs/benchmarks.md), and a request that misses the step boundary waits
+// a whole decode step (100 ms and more) for the next.
+const engineAdmitWait = 10 * time.Millisecond
+
 // modelFDPath names the inherited model descriptor as a path, which
 // llama.cpp opens: the file the parent hashed, whatever its name now is.
 func modelFDPath() string {
@@ -101,7 +109,7 @@ func (e engineLoad) load(ctx context.Context, log *slog.Logger) (runner.Loaded, 
 	}
 	model, err := llamacpp.Load(ctx, llamacpp.Config{Path: path, Name: e.Name, SHA256: e.SHA256, Context: e.Context,
 		Parallel: e.Parallel, Batch: e.Batch, Queue: e.Queue, QueueTimeout: e.QueueTimeout, Threads: e.Threads,
-		GPULayers: gpuLayers, KVType: e.KVType, Logger: log})
+		GPULayers: gpuLayers, KVType: e.KVType, AdmitWait: engineAdmitWait, Logger: log})
 	if err != nil {
 		return runner.Loaded{}, err
 	}

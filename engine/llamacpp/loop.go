@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"time"
 
 	"github.com/ollama/ollama/llama"
 
@@ -56,6 +57,7 @@ type decodeLoop struct {
 	cached [][]int
 
 	arrivals uint64  // requests admitted so far
+	finished bool    // a request ended in the last step: its caller may send the next one
 	yield    bool    // callers may be about to submit: a slot was released, or the loop woke
 	prompts  []*slot // fill's scratch: the slots with prompt tokens pending
 	take     []int   // fill's scratch: prompt tokens each sequence gets this step
@@ -102,6 +104,7 @@ func (l *decodeLoop) admit() bool {
 			select {
 			case r = <-l.m.submit:
 				l.yield = true // its caller may have sent more at once, still on their way
+				l.finished = false
 			case <-l.m.stop:
 				return false
 			}
@@ -112,7 +115,9 @@ func (l *decodeLoop) admit() bool {
 			case <-l.m.stop:
 				return false
 			default:
-				return true
+				if r = l.linger(); r == nil {
+					return l.open()
+				}
 			}
 		}
 		s := l.newSlot(r)
@@ -120,12 +125,7 @@ func (l *decodeLoop) admit() bool {
 		s.arrival = l.arrivals
 		l.slots[s.seq] = s
 	}
-	select {
-	case <-l.m.stop:
-		return false
-	default:
-		return true
-	}
+	return l.open()
 }
 
 // yieldToCallers lets runnable callers run before the loop looks for more
@@ -139,6 +139,39 @@ func (l *decodeLoop) yieldToCallers() {
 	if l.yield {
 		l.yield = false
 		runtime.Gosched()
+	}
+}
+
+// linger waits up to Config.AdmitWait, once after a step in which a
+// request ended, for another to take the freed slot in this step rather
+// than the next. A caller in another process (the engine process's
+// parent, engine/runner) needs a few milliseconds to send a client's next
+// request, where one in this process often resubmits before the loop
+// moves on. It returns the request, or nil when none came in time.
+func (l *decodeLoop) linger() *request {
+	if !l.finished || l.m.cfg.AdmitWait <= 0 {
+		return nil
+	}
+	l.finished = false
+	t := time.NewTimer(l.m.cfg.AdmitWait)
+	defer t.Stop()
+	select {
+	case r := <-l.m.submit:
+		return r
+	case <-l.m.stop:
+	case <-t.C:
+	}
+	return nil
+}
+
+// open reports whether the model is still open: admit's answer when no
+// request came.
+func (l *decodeLoop) open() bool {
+	select {
+	case <-l.m.stop:
+		return false
+	default:
+		return true
 	}
 }
 
@@ -377,6 +410,7 @@ func (l *decodeLoop) sampleOne(s *slot) {
 func (l *decodeLoop) release(s *slot) {
 	l.slots[s.seq] = nil
 	l.yield = true
+	l.finished = true
 }
 
 // failAll ends every running request. A failed decode may have left their

@@ -40,6 +40,12 @@ type Config struct {
 	Queue        int
 	QueueTimeout time.Duration
 
+	// AdmitWait is how long the decode loop waits, after a step in which
+	// a request ended, for another to take its slot before the next step
+	// (0: not at all). Worth a few milliseconds when requests come from
+	// another process (engine/runner).
+	AdmitWait time.Duration
+
 	Threads   int // CPU threads; 0: all
 	GPULayers int // layers offloaded to a GPU; negative: all
 	// KVType is the KV cache element type, one of fit.CacheTypes; zero
