@@ -28,40 +28,44 @@ import (
 // with the official OpenAI Go SDK. make test passes the binary it just built
 // in WARDEN_BIN; otherwise the test builds one.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// goBuild is one go build of this command, made at most once per test run.
+type goBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binary builds the command with the extra go build args the first time
+// it is asked for, and returns the executable.
+func (b *goBuild) binary(t *testing.T, what string, args ...string) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "warden-e2e")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, "warden")
+		args := append(append([]string{"build"}, args...), "-o", b.path, ".")
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			b.err = errors.New(string(out))
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("build %s: %v", what, b.err)
+	}
+	return b.path
+}
+
+var plainBuild, hooksBuild goBuild
 
 func wardenBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("WARDEN_BIN"); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "warden-e2e")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "warden")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build warden: %v", buildErr)
-	}
-	return binPath
+	return plainBuild.binary(t, "warden")
 }
-
-var (
-	testBuildOnce sync.Once
-	testBinPath   string
-	testBuildErr  error
-)
 
 // wardenTestBinary is warden built with the wardentest tag, whose engine
 // process honours the test hooks (engine/runner/hooks_wardentest.go); a
@@ -69,23 +73,8 @@ var (
 // (and the -ldflags version), so the Go build cache keeps it quick.
 func wardenTestBinary(t *testing.T) string {
 	t.Helper()
-	testBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "warden-e2e-hooks")
-		if err != nil {
-			testBuildErr = err
-			return
-		}
-		testBinPath = filepath.Join(dir, "warden")
-		// -tags replaces GOFLAGS' tags: sqlite_fts5 is make's (Makefile).
-		out, err := exec.Command("go", "build", "-tags", "wardentest,sqlite_fts5", "-o", testBinPath, ".").CombinedOutput()
-		if err != nil {
-			testBuildErr = errors.New(string(out))
-		}
-	})
-	if testBuildErr != nil {
-		t.Fatalf("build warden with the wardentest tag: %v", testBuildErr)
-	}
-	return testBinPath
+	// -tags replaces GOFLAGS' tags: sqlite_fts5 is make's (Makefile).
+	return hooksBuild.binary(t, "warden with the wardentest tag", "-tags", "wardentest,sqlite_fts5")
 }
 
 // sharedModels is the folder of real test models beside the checkout.
