@@ -96,6 +96,7 @@ func TestLandlockDegrades(t *testing.T) {
 	for err, want := range map[error]string{
 		unix.ENOSYS:                            "kernel lacks Landlock (ENOSYS)",
 		unix.EOPNOTSUPP:                        "Landlock is disabled in this kernel (EOPNOTSUPP)",
+		unix.EPERM:                             "refused by a seccomp filter this process runs under, e.g. a container's or a systemd unit's (EPERM)",
 		unix.EINVAL:                            "",
 		fmt.Errorf("wrapped: %w", unix.ENOSYS): "kernel lacks Landlock (ENOSYS)",
 	} {
