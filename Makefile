@@ -94,7 +94,7 @@ install: build
 # with the same flags first.
 # The race detector covers the packages that do not compile llama.cpp; with it, llama.cpp
 # itself would be recompiled (minutes; run `go test -race ./...` by hand).
-RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/cpuvariant/ ./engine/fit/ ./engine/gbnf/ ./engine/gguf/ ./models/... ./server/ ./store/...
+RACE_PKGS := ./auth/ ./engine/ ./engine/chat/ ./engine/cpuvariant/ ./engine/fit/ ./engine/gbnf/ ./engine/gguf/ ./engine/runner/ ./models/... ./server/ ./store/...
 # WARDEN_REQUIRE_CPU_VARIANTS turns the variant tests' "not built" skip into
 # a failure: here the build above made them.
 test: build
