@@ -193,10 +193,10 @@ func (p *Process) restart() {
 		inARow := p.inARow
 		p.mu.Unlock()
 		if inARow >= p.o.MaxCrashes {
-			p.abandon(fmt.Errorf("its engine process crashed %d times in a row (last: %s)", inARow, p.lastExitLocked()))
+			p.abandon(fmt.Errorf("its engine process crashed %d times in a row (last: %s)", inARow, p.lastExitStatus()))
 			return
 		}
-		delay := min(p.o.Backoff<<(inARow-1), p.o.MaxBackoff)
+		delay := backoff(p.o.Backoff, p.o.MaxBackoff, inARow)
 		select {
 		case <-p.life.Done():
 			return
@@ -228,7 +228,20 @@ func (p *Process) restart() {
 	}
 }
 
-func (p *Process) lastExitLocked() string {
+// backoff is the delay before a restart after inARow crashes in a row:
+// first, doubled each time, at most most.
+func backoff(first, most time.Duration, inARow int) time.Duration {
+	d := first
+	for range inARow - 1 {
+		if d >= most/2 {
+			return most
+		}
+		d *= 2
+	}
+	return min(d, most)
+}
+
+func (p *Process) lastExitStatus() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.lastExit

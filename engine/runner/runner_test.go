@@ -390,3 +390,11 @@ func (l *eventLog) kinds() string {
 	}
 	return strings.Join(k, " ")
 }
+
+func TestBackoffDoublesUpToItsLimit(t *testing.T) {
+	for inARow, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 6: 30 * time.Second, 200: 30 * time.Second} {
+		if got := backoff(time.Second, 30*time.Second, inARow); got != want {
+			t.Errorf("backoff after %d crashes = %s, want %s", inARow, got, want)
+		}
+	}
+}
