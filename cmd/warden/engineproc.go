@@ -75,8 +75,11 @@ type engineLoad struct {
 	GPULayers    int           `json:"gpu_layers"`
 	KVType       fit.CacheType `json:"kv_type"`
 	FullGPU      bool          `json:"require_full_gpu"`
+	AdmitWait    time.Duration `json:"admit_wait"` // engineAdmitWait in an engine process
 }
 
+// newEngineLoad is how serve's settings load choice, in an engine process
+// or, with --engine in-process, in serve's own.
 func newEngineLoad(choice *trust.Choice, o serveOptions) engineLoad {
 	return engineLoad{Name: choice.Name, SHA256: choice.SHA256, Context: o.ctx, Parallel: o.parallel, Batch: o.batch,
 		Queue: o.queue, QueueTimeout: o.queueTimeout, Threads: o.threads, GPULayers: o.gpuLayers, KVType: o.kvType, FullGPU: o.fullGPU}
@@ -99,17 +102,29 @@ func modelFDPath() string {
 	return fmt.Sprintf("/dev/fd/%d", runner.ModelFD)
 }
 
-// load plans the model's memory and loads it, in the engine process.
-func (e engineLoad) load(ctx context.Context, log *slog.Logger) (runner.Loaded, error) {
-	path := modelFDPath()
+// config is the llama.cpp configuration of e for the file at path, with
+// gpuLayers of it offloaded.
+func (e engineLoad) config(path string, gpuLayers int, log *slog.Logger) llamacpp.Config {
+	return llamacpp.Config{Path: path, Name: e.Name, SHA256: e.SHA256, Context: e.Context,
+		Parallel: e.Parallel, Batch: e.Batch, Queue: e.Queue, QueueTimeout: e.QueueTimeout, Threads: e.Threads,
+		GPULayers: gpuLayers, KVType: e.KVType, AdmitWait: e.AdmitWait, Logger: log}
+}
+
+// loadModel plans the memory of the model at path and loads it into this
+// process.
+func (e engineLoad) loadModel(ctx context.Context, log *slog.Logger, path string) (*llamacpp.Model, error) {
 	gpuLayers, err := planServe(log, path, serveFit{ctx: e.Context, parallel: e.Parallel, batch: e.Batch,
 		gpuLayers: e.GPULayers, kvType: e.KVType, fullGPU: e.FullGPU})
 	if err != nil {
-		return runner.Loaded{}, err
+		return nil, err
 	}
-	model, err := llamacpp.Load(ctx, llamacpp.Config{Path: path, Name: e.Name, SHA256: e.SHA256, Context: e.Context,
-		Parallel: e.Parallel, Batch: e.Batch, Queue: e.Queue, QueueTimeout: e.QueueTimeout, Threads: e.Threads,
-		GPULayers: gpuLayers, KVType: e.KVType, AdmitWait: engineAdmitWait, Logger: log})
+	return llamacpp.Load(ctx, e.config(path, gpuLayers, log))
+}
+
+// load loads the model in the engine process, from the descriptor serve
+// handed over.
+func (e engineLoad) load(ctx context.Context, log *slog.Logger) (runner.Loaded, error) {
+	model, err := e.loadModel(ctx, log, modelFDPath())
 	if err != nil {
 		return runner.Loaded{}, err
 	}
@@ -207,12 +222,14 @@ func (l *modelLoader) startEngine(ctx context.Context, choice *trust.Choice) (*r
 	if e.sandbox {
 		warnExposedDataDir(l.log, l.dir.Path(), sandboxPolicy())
 	}
+	load := newEngineLoad(choice, l.o)
+	load.AdmitWait = engineAdmitWait
 	args := []string{exe, "engine-process", "--log-level", l.g.logLevel, "--log-format", l.g.logFormat,
 		fmt.Sprintf("--sandbox=%t", e.sandbox), fmt.Sprintf("--address-space=%d", e.addressSpace)}
 	p, err := runner.Start(ctx, runner.Options{
 		Name: choice.Name, Path: choice.Path,
 		Command: args, Env: runner.Environ(os.Environ()),
-		Model: choice.File(), Load: newEngineLoad(choice, l.o),
+		Model: choice.File(), Load: load,
 		Recheck: choice.CheckUnchanged, Release: choice.Release,
 		MaxCrashes: e.maxCrashes, WaitReady: l.o.queueTimeout,
 		NetworkNamespace: e.sandbox,

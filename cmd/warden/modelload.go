@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/warden-llm/warden/engine"
-	"github.com/warden-llm/warden/engine/llamacpp"
 	"github.com/warden-llm/warden/models/trust"
 	"github.com/warden-llm/warden/store"
 	"github.com/warden-llm/warden/store/audit"
@@ -53,7 +52,7 @@ func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) 
 		model = proc
 	} else {
 		defer choice.Release()
-		if model, err = l.loadInProcess(ctx, choice); err != nil {
+		if model, err = newEngineLoad(choice, l.o).loadModel(ctx, l.log, choice.LoadPath()); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -62,37 +61,6 @@ func (l *modelLoader) load(ctx context.Context, arg string, allowUnpinned bool) 
 		return nil, nil, err
 	}
 	return model, choice, nil
-}
-
-// loadInProcess loads choice into this process.
-func (l *modelLoader) loadInProcess(ctx context.Context, choice *trust.Choice) (*llamacpp.Model, error) {
-	o := l.o
-	gpuLayers, err := planServe(l.log, choice.LoadPath(), serveFit{ctx: o.ctx, parallel: o.parallel, batch: o.batch,
-		gpuLayers: o.gpuLayers, kvType: o.kvType, fullGPU: o.fullGPU})
-	if err != nil {
-		return nil, err
-	}
-	return llamacpp.Load(ctx, l.llamaConfig(choice, gpuLayers))
-}
-
-// llamaConfig is what llama.cpp loads choice with: serve's settings, the
-// typed ones as validate parsed them.
-func (l *modelLoader) llamaConfig(choice *trust.Choice, gpuLayers int) llamacpp.Config {
-	o := l.o
-	return llamacpp.Config{
-		Path:         choice.LoadPath(),
-		Name:         choice.Name,
-		SHA256:       choice.SHA256,
-		Context:      o.ctx,
-		Parallel:     o.parallel,
-		Batch:        o.batch,
-		Queue:        o.queue,
-		QueueTimeout: o.queueTimeout,
-		Threads:      o.threads,
-		GPULayers:    gpuLayers,
-		KVType:       o.kvType,
-		Logger:       l.log,
-	}
 }
 
 // Load implements server.ModelLoader: a pinned model, by lockfile name.

@@ -123,8 +123,7 @@ func TestLoaderTakesTypedKVType(t *testing.T) {
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
-	l := &modelLoader{o: *o}
-	cfg := l.llamaConfig(&trust.Choice{Name: "m", Path: "/models/m.gguf", SHA256: "abc"}, 7)
+	cfg := newEngineLoad(&trust.Choice{Name: "m", Path: "/models/m.gguf", SHA256: "abc"}, *o).config("/models/m.gguf", 7, nil)
 	if cfg.KVType != fit.CacheQ4_0 || cfg.Parallel != 2 || cfg.GPULayers != 7 || cfg.Name != "m" || cfg.Path != "/models/m.gguf" {
 		t.Errorf("llama.cpp config %+v", cfg)
 	}

@@ -226,7 +226,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if embedModel != nil && embedModel != loadedModel(model) {
+	if embedModel != nil && embedModel != model {
 		defer embedModel.Close()
 		models = append(models, embedModel)
 	}
