@@ -58,15 +58,10 @@ func (r *registry) unloadWhenFailed(name string, m *served, f failer, onFail fun
 		return
 	case <-f.Failed():
 	}
-	r.mu.Lock()
-	if r.models[name] != m {
-		r.mu.Unlock()
-		return
-	}
-	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), unloadWait)
 	defer cancel()
-	if r.unload(ctx, name) == nil {
+	// Only m: an admin may have unloaded it and loaded the name again.
+	if r.unloadServed(ctx, name, m) == nil {
 		onFail(name, f.Err())
 	}
 }
@@ -111,9 +106,19 @@ func (r *registry) list() []engine.ModelInfo {
 // may finish until ctx ends, then the model is closed and its memory
 // freed. Requests still running then fail with engine.ErrClosed.
 func (r *registry) unload(ctx context.Context, name string) error {
+	return r.unloadServed(ctx, name, nil)
+}
+
+// unloadServed is unload of name, only if it is still want (nil: any).
+func (r *registry) unloadServed(ctx context.Context, name string, want *served) error {
 	r.mu.Lock()
 	m, ok := r.models[name]
-	delete(r.models, name)
+	if ok && want != nil && m != want {
+		ok = false
+	}
+	if ok {
+		delete(r.models, name)
+	}
 	r.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("model %q is not loaded", name)
