@@ -5,13 +5,15 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts the engine process in its own process group, so that a
-// terminal's Ctrl-C reaches only the parent, which drains and then stops
-// it; kills it if the parent's thread dies; and, with isolate, starts it
-// in new user and network namespaces: a network with nothing in it, not
-// even loopback. The user namespace maps only this user, as itself.
+// sysProcAttr kills the engine process if the parent's thread dies and,
+// with isolate, starts it in new user and network namespaces: a network
+// with nothing in it, not even loopback. The user namespace maps only
+// this user, as itself. The engine stays in the parent's process group,
+// so that whatever accounts for or signals the group (a terminal, a
+// service manager, a benchmark's CPU count) sees it; it ignores the
+// signals that stop serve, which drains and then stops it.
 func sysProcAttr(isolate bool) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	a := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if isolate {
 		a.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET
 		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}

@@ -4,10 +4,10 @@ package runner
 
 import "syscall"
 
-// sysProcAttr puts the engine process in its own process group; other
-// systems have no network namespaces, so isolate changes nothing.
+// sysProcAttr has nothing to set here: other systems have no network
+// namespaces or death signal, so isolate changes nothing.
 func sysProcAttr(bool) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+	return &syscall.SysProcAttr{}
 }
 
 // socketpair makes the engine's socket pair, both ends close-on-exec
